@@ -1,0 +1,230 @@
+"""Core subcommands: info, models, jobs, gui (and the `eval` group other areas fill)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from studio.errors import UserError
+
+
+def register(sub, groups) -> None:
+    common = groups["common"]
+
+    p = sub.add_parser("info", parents=[common], help="the data home, database, device and models")
+    p.set_defaults(func=cmd_info)
+
+    models = sub.add_parser("models", parents=[common], help="the model registry")
+    msub = models.add_subparsers(dest="models_cmd", metavar="ACTION")
+    msub.required = True
+    p = msub.add_parser("list", parents=[common], help="list base models, adapters and exports")
+    p.add_argument("--kind", choices=["base", "adapter", "export"])
+    p.set_defaults(func=cmd_models_list)
+    p = msub.add_parser("import", parents=[common], help="register a GGUF file or a Hugging Face model directory")
+    p.add_argument("path")
+    p.add_argument("--name")
+    p.set_defaults(func=cmd_models_import)
+    p = msub.add_parser("show", parents=[common], help="one model with its lineage")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_models_show)
+    p = msub.add_parser("delete", parents=[common], help="delete an entry (and the files the studio made)")
+    p.add_argument("name")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_models_delete)
+    groups["models"] = msub
+
+    jobs = sub.add_parser("jobs", parents=[common], help="training, export and eval jobs")
+    jsub = jobs.add_subparsers(dest="jobs_cmd", metavar="ACTION")
+    jsub.required = True
+    p = jsub.add_parser("list", parents=[common])
+    p.set_defaults(func=cmd_jobs_list)
+    p = jsub.add_parser("show", parents=[common])
+    p.add_argument("id", type=int)
+    p.add_argument("--events", type=int, default=20, help="how many of the last events to include")
+    p.set_defaults(func=cmd_jobs_show)
+    p = jsub.add_parser("cancel", parents=[common])
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_jobs_cancel)
+    p = jsub.add_parser("resume", parents=[common], help="continue an interrupted job from its last checkpoint")
+    p.add_argument("id", type=int)
+    p.add_argument("--wait", action="store_true")
+    p.set_defaults(func=cmd_jobs_resume)
+    p = jsub.add_parser("wait", parents=[common], help="wait until a job ends (running the queue if nobody does)")
+    p.add_argument("id", type=int)
+    p.add_argument("--timeout", type=float)
+    p.set_defaults(func=cmd_jobs_wait)
+    p = jsub.add_parser("submit", parents=[common], help="queue a job of any kind from a JSON config")
+    p.add_argument("kind")
+    p.add_argument("--config", default="{}", help="the job's config as JSON")
+    p.add_argument("--name", default="")
+    p.add_argument("--wait", action="store_true")
+    p.set_defaults(func=cmd_jobs_submit)
+    p = jsub.add_parser("work", parents=[common], help="run queued jobs until the queue is empty")
+    p.set_defaults(func=cmd_jobs_work)
+    groups["jobs"] = jsub
+
+    p = sub.add_parser("gui", parents=[common], help="open the window")
+    p.add_argument("--smoke", action="store_true", help="open offscreen, wait for the first paint, print startup_s, exit")
+    p.set_defaults(func=cmd_gui)
+
+    ev = sub.add_parser("eval", parents=[common], help="evaluation suites (tools, router)")
+    esub = ev.add_subparsers(dest="eval_cmd", metavar="SUITE")
+    esub.required = True
+    groups["eval"] = esub
+
+
+# ---- info and models ---------------------------------------------------------------------------
+def cmd_info(args, ctx):
+    from studio.hardware import detect_device
+    from studio.registry import model_to_dict
+
+    st = ctx.studio
+    return {
+        "home": str(st.home.root),
+        "db": str(st.db.path),
+        "schema_version": st.db.schema_version,
+        "device": detect_device().to_dict(),
+        "models": [model_to_dict(m) for m in st.registry.list()],
+    }
+
+
+def cmd_models_list(args, ctx):
+    from studio.registry import model_to_dict
+
+    return {"models": [model_to_dict(m) for m in ctx.studio.registry.list(args.kind)]}
+
+
+def cmd_models_import(args, ctx):
+    from studio.registry import model_to_dict
+
+    return model_to_dict(ctx.studio.registry.import_path(args.path, args.name))
+
+
+def cmd_models_show(args, ctx):
+    from studio.registry import model_to_dict
+
+    reg = ctx.studio.registry
+    m = reg.get(args.name)
+    d = model_to_dict(m)
+    d["dependents"] = [x.name for x in reg.dependents(m.id)]
+    return d
+
+
+def cmd_models_delete(args, ctx):
+    reg = ctx.studio.registry
+    m = reg.get(args.name)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"Deleting {m.name!r} needs confirmation", hint="pass --yes")
+        answer = input(f"Delete {m.name!r} and its files? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return {"deleted": False}
+    removed = reg.delete(m.id)
+    return {"deleted": True, "name": m.name, "removed_files": removed}
+
+
+# ---- jobs -------------------------------------------------------------------------------------
+def _job(ctx, job_id):
+    from studio.jobs import job_to_dict
+
+    return job_to_dict(ctx.studio.jobs.get(job_id))
+
+
+def cmd_jobs_list(args, ctx):
+    from studio.jobs import job_to_dict
+
+    return {"jobs": [job_to_dict(j) for j in ctx.studio.jobs.list()]}
+
+
+def cmd_jobs_show(args, ctx):
+    d = _job(ctx, args.id)
+    events = ctx.studio.jobs.events(args.id)
+    d["events"] = events[-args.events :] if args.events else []
+    log = ctx.studio.home.job_dir(args.id) / "log.txt"
+    d["log_tail"] = log.read_text(encoding="utf-8", errors="replace")[-4000:] if log.exists() else ""
+    return d
+
+
+def cmd_jobs_cancel(args, ctx):
+    state = ctx.studio.jobs.cancel(args.id)
+    return {"id": args.id, "state": state}
+
+
+def wait_for_job(ctx, job_id: int, timeout: float | None = None) -> dict:
+    """Wait for a job; if no process runs the queue for this home, run it here."""
+    jobs = ctx.studio.jobs
+    jobs.try_become_runner()
+    job = jobs.wait(job_id, timeout)
+    from studio.jobs import TERMINAL, job_to_dict
+
+    d = job_to_dict(job)
+    if job.state not in TERMINAL:
+        d["_exit"] = 1
+        d["timed_out"] = True
+    elif job.state != "succeeded":
+        d["_exit"] = 1
+    return d
+
+
+def spawn_worker(ctx) -> None:
+    """Start a detached `studio jobs work` for this home, unless a runner holds the lock."""
+    import fcntl
+
+    path = ctx.studio.home.jobs / ".runner.lock"
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return  # somebody runs the queue already
+        fcntl.flock(f, fcntl.LOCK_UN)
+    subprocess.Popen(
+        [sys.executable, "-m", "studio", "--home", str(ctx.studio.home.root), "jobs", "work"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(ctx.studio.home.jobs / "worker.log", "ab"),
+        start_new_session=True,
+    )
+
+
+def submit_and_maybe_wait(ctx, args, job_id: int) -> dict:
+    if getattr(args, "wait", False):
+        return wait_for_job(ctx, job_id)
+    spawn_worker(ctx)
+    return {"id": job_id, "state": "queued"}
+
+
+def cmd_jobs_resume(args, ctx):
+    ctx.studio.jobs.resume(args.id)
+    return submit_and_maybe_wait(ctx, args, args.id)
+
+
+def cmd_jobs_wait(args, ctx):
+    return wait_for_job(ctx, args.id, args.timeout)
+
+
+def cmd_jobs_submit(args, ctx):
+    try:
+        config = json.loads(args.config)
+    except json.JSONDecodeError as e:
+        raise UserError(f"--config is not valid JSON: {e}") from e
+    job_id = ctx.studio.jobs.submit(args.kind, config, name=args.name)
+    return submit_and_maybe_wait(ctx, args, job_id)
+
+
+def cmd_jobs_work(args, ctx):
+    ctx.studio.jobs.run_until_idle()
+    return None
+
+
+# ---- gui --------------------------------------------------------------------------------------
+def cmd_gui(args, ctx):
+    # The window lives in the `ui` layer, which the core never imports: run it as its own program.
+    argv = [sys.executable, "-m", "ui"]
+    if args.smoke:
+        argv.append("--smoke")
+    if os.environ.get("STUDIO_HOME"):
+        argv += ["--home", os.environ["STUDIO_HOME"]]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)

@@ -1,0 +1,6 @@
+"""Model Studio's window: Qt widgets only, one module per page.
+
+Pages call the headless core (`studio`) and never run model, torch or heavy database work
+on the GUI thread: long work is a job (child process) or a worker thread whose results
+come back as plain data through Qt signals.
+"""
