@@ -391,7 +391,14 @@ class JobManager:
         if cancel_requested:
             self._finish(job_id, "cancelled", message="cancelled")
         elif code == 0:
-            self._finish(job_id, "succeeded", result=result or {}, message="finished")
+            try:
+                extra = self._run_finisher(job_id)
+            except Exception as e:  # noqa: BLE001 - a finisher failure fails the job, visibly
+                msg = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+                self._finish(job_id, "failed", error=f"The job finished but its output could not be registered: {msg}",
+                             hint=getattr(e, "hint", None), result=result or {}, message="failed")
+            else:
+                self._finish(job_id, "succeeded", result={**(result or {}), **extra}, message="finished")
         elif code == EXIT_STOPPED:
             self._finish(job_id, "interrupted", message=f"stopped ({stop_reason}); Resume continues from the last checkpoint")
         else:
@@ -405,6 +412,18 @@ class JobManager:
                 error, hint = f"The job process exited with code {code}", None
             self._finish(job_id, "failed", error=error, hint=hint, message=error)
         self._wake.set()
+
+    def _run_finisher(self, job_id: int) -> dict[str, Any]:
+        import importlib
+
+        from studio.jobs.finishers import FINISHERS
+
+        job = self.get(job_id)
+        target = FINISHERS.get(job.kind)
+        if not target:
+            return {}
+        module, func = target.split(":")
+        return getattr(importlib.import_module(module), func)(self.db, self.home, job) or {}
 
     def _store_event(self, job_id: int, seq: int, event: dict[str, Any]) -> None:
         data = {k: v for k, v in event.items() if k not in ("type", "ts")}
