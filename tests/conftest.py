@@ -63,3 +63,25 @@ def studio_with_model(tmp_path, gemma_gguf):
     st = open_studio(tmp_path / "home")
     yield st
     st.close()
+
+
+@pytest.fixture(scope="session")
+def gemma_hf_dir(gemma_gguf) -> Path:
+    """The dequantised Hugging Face form of gemma-3-270m (about a minute the first time).
+
+    Cached in the checkout's `.test-cache/` (git-ignored) so repeated local runs skip it.
+    """
+    from engines.conversion.gguf_to_hf import convert_gguf_to_hf
+
+    return convert_gguf_to_hf(gemma_gguf, ROOT / ".test-cache" / "gemma-3-270m-hf", log=lambda _m: None)
+
+
+@pytest.fixture
+def studio_with_hf_model(studio_with_model, gemma_hf_dir):
+    """`studio_with_model` whose gemma base is already converted (linked into models/)."""
+    from studio.hf_cache import hf_dir_for
+
+    model = studio_with_model.registry.get("gemma-3-270m (base)")
+    target = hf_dir_for(studio_with_model.home, model)
+    target.symlink_to(gemma_hf_dir, target_is_directory=True)
+    yield studio_with_model
