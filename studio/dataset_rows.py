@@ -64,11 +64,24 @@ def iter_rows(db: Database, version_id: int, split: str | None = None, batch: in
         last = chunk[-1][0]
 
 
+class VersionHasher:
+    """The version hash built one row at a time (bulk writers never hold all rows)."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def update(self, ex_hash: str, split: str, tags: str) -> None:
+        self._h.update(f"{ex_hash}\t{split}\t{tags}\n".encode())
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
 def version_hash(pairs: Iterable[tuple[str, str, str]]) -> str:
     """Hash of (example hash, split, tags) in order: equal content gives an equal hash."""
-    h = hashlib.sha256()
+    h = VersionHasher()
     for ex_hash, split, tags in pairs:
-        h.update(f"{ex_hash}\t{split}\t{tags}\n".encode())
+        h.update(ex_hash, split, tags)
     return h.hexdigest()
 
 
