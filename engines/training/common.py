@@ -1,0 +1,379 @@
+"""What every training method (SFT, reward, DPO, GRPO) shares: load, adapt, watch, save.
+
+- `choose_device(precision)`: cuda with bf16/fp16 autocast, or cpu in fp32.
+- `load_base(model_dir, template, ...)`: a Hugging Face base model + tokenizer, with the chosen
+  chat template (its *training* form) installed on the tokenizer and a pad token set.
+- `lora_config(...)`: peft's LoraConfig from the fields every method's config has.
+- `StudioCallback`: a TrainerCallback that turns trainer logs into `progress` events (with every
+  numeric metric, samples/s, tokens/s and an ETA), honours `should_stop()` by saving a checkpoint
+  and stopping, and moves each checkpoint from the trainer's staging folder to
+  `checkpoints/checkpoint-<step>` with one rename, so a half-written checkpoint is never seen.
+- `train_with_recovery(trainer, resume_from)`: trainer.train() with optimizer and scheduler state
+  restored from a checkpoint, and CUDA OOM / disk full turned into a TrainingError with a hint.
+- `finish_adapter(...)`: saves the adapter, the tokenizer with the *inference* template and a
+  `studio_adapter.json` describing how it was made.
+
+Engines never import the studio: results and errors are plain data and plain exceptions.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+Emit = Callable[..., None]  # emit(type: str, **data)
+ShouldStop = Callable[[], bool]
+
+STAGING = ".staging"  # the trainer writes checkpoints here; jobkit never looks inside
+ADAPTER_META = "studio_adapter.json"
+
+
+class TrainingError(Exception):
+    """A failure the user can act on; `message` and `hint` reach the Jobs page as they are."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+# ---- configs -----------------------------------------------------------------------------------
+def config_help(cls) -> dict[str, str]:
+    """field name -> help text, for the wizard's Advanced panel and `--set` errors."""
+    return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+def config_from_dict(cls, data: dict[str, Any]):
+    """Build a config dataclass from plain data, naming unknown keys instead of a TypeError."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise TrainingError(
+            f"Unknown {cls.__name__} field(s): {', '.join(unknown)}",
+            hint="the fields are: " + ", ".join(sorted(known)),
+        )
+    return cls(**data)
+
+
+def config_to_dict(cfg) -> dict[str, Any]:
+    return asdict(cfg)
+
+
+def check(cond: bool, message: str, hint: str | None = None) -> None:
+    """Validation in a config's __post_init__."""
+    if not cond:
+        raise TrainingError(message, hint)
+
+
+# ---- device ------------------------------------------------------------------------------------
+def choose_device(precision: str = "auto") -> tuple[str, str]:
+    """(device, precision): cuda prefers bf16, else fp16; cpu trains in fp32."""
+    import torch
+
+    if torch.cuda.is_available():
+        if precision == "auto":
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "cuda", precision
+    if precision in ("auto", "bf16", "fp16"):
+        precision = "fp32"  # half precision on CPU is slower and less stable than fp32
+    return "cpu", precision
+
+
+def bitsandbytes_available() -> bool:
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception:  # noqa: BLE001 - missing or broken (no CUDA): QLoRA is simply not offered
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# ---- model and tokenizer ------------------------------------------------------------------------
+def resolve_template(name: str, text: str | None, tokenizer) -> str:
+    """The *training* form of the template: a named one, the given text, or the model's own."""
+    from engines.templates import TEMPLATES, get_template
+
+    if text:
+        return text
+    if name in TEMPLATES:
+        return get_template(name).training
+    if name == "model":
+        own = getattr(tokenizer, "chat_template", None)
+        if not own:
+            raise TrainingError(
+                "This base model has no chat template of its own",
+                hint="pick the Gemma, ChatML or Llama 3 template",
+            )
+        return own
+    get_template(name)  # raises with the list of names
+    return ""
+
+
+def load_base(
+    model_dir: str | os.PathLike,
+    *,
+    template: str,
+    template_text: str | None = None,
+    precision: str = "auto",
+    qlora: bool = False,
+    gradient_checkpointing: bool = False,
+    model_cls: str = "causal-lm",
+    num_labels: int = 1,
+):
+    """Load the base model and tokenizer for training. Returns (model, tokenizer, info)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").exists():
+        raise TrainingError(
+            f"{model_dir} is not a Hugging Face model directory (no config.json)",
+            hint="convert a GGUF base first; the studio does this when it builds the job",
+        )
+    device, precision = choose_device(precision)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.chat_template = resolve_template(template, template_text, tokenizer)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if qlora:
+        if not bitsandbytes_available():
+            raise TrainingError(
+                "QLoRA needs a CUDA GPU and the bitsandbytes package",
+                hint="turn QLoRA off, or install bitsandbytes on a machine with CUDA",
+            )
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype, bnb_4bit_use_double_quant=True
+        )
+    cls = AutoModelForSequenceClassification if model_cls == "sequence-classification" else AutoModelForCausalLM
+    if model_cls == "sequence-classification":
+        kwargs["num_labels"] = num_labels
+    try:
+        model = cls.from_pretrained(model_dir, **kwargs)
+    except (OSError, ValueError) as e:
+        raise TrainingError(f"Could not load the base model from {model_dir}: {e}", hint="check that the model directory is complete") from e
+    if getattr(model.config, "quantization_config", None) and not qlora:
+        raise TrainingError(
+            f"{model_dir} holds a quantised model, which cannot be trained with plain LoRA",
+            hint="use the dequantised Hugging Face copy of the model, or QLoRA on a CUDA GPU",
+        )
+    if model_cls == "sequence-classification" and model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    info = {"device": device, "precision": precision, "parameters": sum(p.numel() for p in model.parameters())}
+    return model, tokenizer, info
+
+
+def lora_config(r: int, alpha: int, dropout: float, target_modules, task_type: str = "CAUSAL_LM"):
+    from peft import LoraConfig
+
+    targets = target_modules
+    if isinstance(targets, str) and targets != "all-linear":
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type=task_type, bias="none")
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise TrainingError(f"{path}:{n}: not valid JSON ({e.msg})", hint="re-create the job from the dataset") from e
+    if not rows:
+        raise TrainingError(f"{path}: the training data is empty", hint="pick a dataset version with rows")
+    return rows
+
+
+def trainer_args_common(cfg, device: str, precision: str, staging: Path) -> dict[str, Any]:
+    """TrainingArguments every method shares, from the fields every method's config has."""
+    save_steps = cfg.save_steps if cfg.save_steps and cfg.save_steps > 0 else 10**9
+    return dict(
+        output_dir=str(staging),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_steps,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps if cfg.max_steps and cfg.max_steps > 0 else -1,
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=None,  # StudioCallback keeps the newest `keep_checkpoints`
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=device == "cpu",
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        report_to="none",
+        disable_tqdm=True,
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=0,
+        # CPU data-parallel (accelerate launch on CPU nodes) speaks gloo; a single process none
+        ddp_backend="gloo" if device == "cpu" and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        save_only_model=False,  # optimizer + scheduler + RNG: Resume continues the same run
+        remove_unused_columns=True,
+    )
+
+
+# bookkeeping the trainer logs that is not worth a chart
+_NOISE = {
+    "epoch", "step", "total_flos", "num_input_tokens_seen", "num_tokens", "train_runtime", "train_tokens_per_second",
+    "eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "eval_num_tokens",
+}
+
+
+# ---- the callback ------------------------------------------------------------------------------
+class StudioCallback:
+    """Build with make_callback(); kept as a plain class so this module imports without torch."""
+
+
+def make_callback(
+    emit: Emit,
+    should_stop: ShouldStop,
+    checkpoints_dir: Path,
+    *,
+    samples_per_step: int,
+    keep_checkpoints: int = 2,
+):
+    from transformers import TrainerCallback
+
+    class _Callback(TrainerCallback, StudioCallback):
+        def __init__(self):
+            self.stopped = False
+            self.t0: float | None = None
+            self.first_step = 0
+            self.first_tokens = 0
+            self.history: list[dict[str, Any]] = []
+            self.last_checkpoint: Path | None = None
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.t0 = time.monotonic()
+            self.first_step = state.global_step
+            self.first_tokens = state.num_input_tokens_seen or 0
+
+        def _rates(self, state) -> dict[str, float]:
+            if self.t0 is None:
+                return {}
+            elapsed = max(time.monotonic() - self.t0, 1e-9)
+            done = state.global_step - self.first_step
+            out: dict[str, float] = {"elapsed_s": round(elapsed, 3)}
+            if done > 0:
+                out["samples_per_s"] = done * samples_per_step / elapsed
+                tokens = (state.num_input_tokens_seen or 0) - self.first_tokens
+                if tokens:
+                    out["tokens_per_s"] = tokens / elapsed
+                out["eta_s"] = (state.max_steps - state.global_step) * elapsed / done
+            return out
+
+        def on_step_end(self, args, state, control, **kw):
+            if should_stop():
+                self.stopped = True
+                control.should_save = True  # the checkpoint Resume starts from
+                control.should_training_stop = True
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if not state.is_world_process_zero or not logs:
+                return
+            metrics = {
+                k: float(v)
+                for k, v in logs.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+                and k not in _NOISE
+            }
+            if "train_loss" in logs:  # the final summary the trainer logs once
+                emit("metrics", step=state.global_step, **metrics)
+                return
+            if not any(k.startswith("eval_") for k in metrics):
+                metrics.update(self._rates(state))
+            metrics["epoch"] = float(logs.get("epoch", state.epoch or 0.0))
+            self.history.append({"step": state.global_step, **metrics})
+            emit("progress", step=state.global_step, total=state.max_steps, **metrics)
+
+        def on_save(self, args, state, control, **kw):
+            if not state.is_world_process_zero:
+                return
+            src = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if not src.exists():
+                return
+            dst = checkpoints_dir / src.name
+            if dst.exists():
+                shutil.rmtree(dst)
+            os.replace(src, dst)  # one rename: a checkpoint folder is complete or absent
+            self.last_checkpoint = dst
+            emit("checkpoint", path=str(dst), step=state.global_step)
+            olds = sorted(
+                (p for p in checkpoints_dir.glob("checkpoint-*") if p.name.split("-", 1)[1].isdigit()),
+                key=lambda p: int(p.name.split("-", 1)[1]),
+            )
+            for old in olds[:-keep_checkpoints] if keep_checkpoints > 0 else []:
+                shutil.rmtree(old, ignore_errors=True)
+
+    return _Callback()
+
+
+# ---- train, with the errors users hit ------------------------------------------------------------
+def train_with_recovery(trainer, resume_from: str | os.PathLike | None, *, batch_size: int, max_length: int):
+    """trainer.train(), resuming optimizer/scheduler/RNG from a checkpoint; OOM and ENOSPC explained."""
+    import torch
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # our callback reports; stdout carries JSON events only
+
+    try:
+        return trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except torch.OutOfMemoryError as e:
+        raise TrainingError(
+            f"The GPU ran out of memory at batch size {batch_size} and max length {max_length}",
+            hint="use a smaller batch size, a shorter max length, gradient checkpointing or QLoRA",
+        ) from e
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise TrainingError(
+                f"The disk is full while saving a checkpoint ({e.filename or 'checkpoint'})",
+                hint="free disk space, then Resume the job from its last complete checkpoint",
+            ) from e
+        raise
+
+
+def finish_adapter(trainer, tokenizer, out_dir: Path, template_training: str, meta: dict[str, Any]) -> Path:
+    """Save the adapter (atomically) with the tokenizer carrying the *inference* template."""
+    from engines.templates import inference_template
+
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.model.save_pretrained(tmp)
+    tokenizer.chat_template = inference_template(template_training)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "chat_template.jinja").write_text(tokenizer.chat_template, encoding="utf-8")
+    (tmp / ADAPTER_META).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return out_dir
+
+
+def lora_state(model) -> dict[str, Any]:
+    """A copy of the LoRA weights (for tests and for 'did the parameters change')."""
+    return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
