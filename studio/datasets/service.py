@@ -31,8 +31,8 @@ from studio.db import Dataset, DatasetVersion
 from studio.errors import NotFound, UserError
 
 SPLITS = ("train", "eval")
-SORTS = {"position": "r.position", "length": "COALESCE(e.token_count, e.char_count / 4)", "split": "r.split"}
 LENGTH_SQL = "COALESCE(e.token_count, e.char_count / 4)"  # tokens when counted, else ~4 chars a token
+SORTS = {"position": "r.position", "length": LENGTH_SQL, "split": "r.split"}
 
 
 @dataclass
@@ -217,17 +217,17 @@ class DatasetService:
                 params += [after[0], after[1]]
         order = "DESC" if descending else "ASC"
         order_by = f"r.position {order}" if sort == "position" else f"{key} {order}, r.position {order}"
-        q = (f"SELECT r.position, {key} AS k, r.split, r.tags, e.data, e.token_count, e.char_count, e.id"
+        q = (f"SELECT r.position, {key} AS k, r.split, r.tags, e.data, {LENGTH_SQL}, e.token_count, e.id"
              f" FROM version_rows r JOIN examples e ON e.id = r.example_id WHERE {' AND '.join(where)}"
              f" ORDER BY {order_by} LIMIT ?")
         params.append(limit)
         with self.db.engine.connect() as c:
             rows = c.exec_driver_sql(q, tuple(params)).all()
         out = []
-        for pos, k, sp, tags, data, tokens, chars, ex_id in rows:
+        for pos, k, sp, tags, data, length, tokens, ex_id in rows:
             row = json.loads(data)
             user, answer = shapes.summary(row)
-            out.append({"position": pos, "key": k, "split": sp, "tags": tags, "tokens": tokens, "chars": chars,
+            out.append({"position": pos, "key": k, "split": sp, "tags": tags, "length": length, "exact": tokens is not None,
                         "user": user, "answer": answer, "example_id": ex_id, "turns": len(shapes.as_messages(row))})
         return out
 
@@ -245,7 +245,7 @@ class DatasetService:
         """Index examples added since the last search (examples only grow); returns how many."""
         with self.db.engine.connect() as c:
             done = c.exec_driver_sql("SELECT value FROM settings WHERE key = 'datasets.fts_upto'").scalar()
-            upto = int(json.loads(done)) if done else 0
+            upto = int(json.loads(str(done))) if done is not None else 0  # JSON affinity may give an int
             top = c.exec_driver_sql("SELECT max(id) FROM examples").scalar() or 0
         if top <= upto:
             return 0
@@ -410,6 +410,7 @@ def _describe(ops: list[Op]) -> str:
 
 
 def _fts_query(text: str) -> str:
-    """User words as an FTS5 query: each word quoted (no syntax errors), a prefix, all must match."""
-    words = [w.replace('"', '""') for w in text.split()]
-    return " ".join(f'"{w}"*' for w in words)
+    """User words as an FTS5 query: each word quoted (no syntax errors), all must match, and the
+    last word may be a prefix (search as you type)."""
+    words = ['"' + w.replace('"', '""') + '"' for w in text.split()]
+    return " ".join(words) + "*"
