@@ -1,13 +1,14 @@
-"""Schema additions for chat (conversation search and the like).
+"""Schema additions for chat: full-text search over messages, and list/totals indexes.
 
 Revision ID: 0003
 Revises: 0002
 
-Each feature area owns one migration in the chain, so work on separate areas never
-forks the history. Empty until the area needs a table or an index of its own.
+`messages_fts` is an external-content FTS5 index over messages.content (the table keeps no
+copy of the text); triggers keep it in step with inserts, edits and deletes, including the
+cascade when a conversation is deleted.
 """
 
-from alembic import op  # noqa: F401
+from alembic import op
 import sqlalchemy as sa  # noqa: F401
 
 revision = "0003"
@@ -17,8 +18,29 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_index("ix_conversations_updated", "conversations", ["updated_at"])
+    op.execute(
+        "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='id', "
+        "tokenize='unicode61 remove_diacritics 2')"
+    )
+    op.execute(
+        "CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN "
+        "INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END"
+    )
+    op.execute(
+        "CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN "
+        "INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content); END"
+    )
+    op.execute(
+        "CREATE TRIGGER messages_fts_au AFTER UPDATE OF content ON messages BEGIN "
+        "INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content); "
+        "INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END"
+    )
+    op.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
 
 
 def downgrade() -> None:
-    pass
+    for t in ("messages_fts_au", "messages_fts_ad", "messages_fts_ai"):
+        op.execute(f"DROP TRIGGER IF EXISTS {t}")
+    op.execute("DROP TABLE IF EXISTS messages_fts")
+    op.drop_index("ix_conversations_updated", "conversations")

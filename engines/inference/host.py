@@ -1,0 +1,403 @@
+"""The model host: a child process that owns llama.cpp models and streams tokens back.
+
+Why a child: llama.cpp is native code, and a crash in it (a corrupt file, out of memory) must
+not take the window down. The parent (`LocalBackend`) puts requests on a queue; the child
+answers with events on another queue. Only plain tuples cross the process boundary.
+
+- A loaded `Llama` is kept and reused across turns (a small LRU of models), and llama.cpp's
+  KV cache keeps the longest common prompt prefix, so a follow-up turn only evaluates the
+  new tokens (`Done.cached_tokens` says how many were reused).
+- Stop: the parent writes the request id into a shared integer. The child checks it before
+  every token (so a stop ends generation within one token) and in llama.cpp's abort callback
+  during prompt processing.
+- GPU: `n_gpu_layers=-1` when llama.cpp was built with GPU offload.
+- One request at a time per host: a `Llama` object is not thread-safe. Compare view panes
+  each get their own host so both answers stream at once.
+
+Run standalone for a quick check: `python -m engines.inference.host MODEL.gguf "prompt"`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from engines.inference.backend import BackendError, CompletionParams, Done, Event, Piece
+from engines.inference.streaming import StopMatcher
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model the host should load, and how."""
+
+    model_path: str
+    lora_path: str | None = None  # a GGUF LoRA adapter applied on top of model_path
+    n_ctx: int = 4096  # room for a thinking budget of a few thousand tokens plus the answer
+    n_threads: int | None = None  # None: every core (llama-cpp-python's default is half)
+    n_gpu_layers: int | None = None  # None: all layers when llama.cpp can offload, else 0
+
+    def key(self) -> tuple:
+        return (self.model_path, self.lora_path, self.n_ctx)
+
+
+def check_files(spec: ModelSpec) -> None:
+    """Fail early, in the parent, on files that are missing or not GGUF."""
+    for what, p in (("model", spec.model_path), ("adapter", spec.lora_path)):
+        if p is None:
+            continue
+        path = Path(p)
+        if not path.is_file():
+            raise BackendError(
+                f"The {what} file {path} does not exist",
+                hint="check the models list; re-export or re-import it if it was moved or deleted",
+            )
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if magic != b"GGUF":
+            raise BackendError(
+                f"The {what} file {path} is not a GGUF file (it starts with {magic!r})",
+                hint="the file is corrupt or of another format; export it to GGUF again",
+            )
+
+
+# ---- parent side ------------------------------------------------------------------------------
+class LocalBackend:
+    """llama.cpp through a model-host child process. Safe to use from one thread at a time
+    (a lock serialises requests); close() ends the child."""
+
+    label = "llama.cpp"
+
+    def __init__(self, spec: ModelSpec | None = None, *, max_models: int = 2):
+        self.spec = spec
+        self.max_models = max_models
+        self._ctx = mp.get_context("spawn")
+        self._proc = None
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self.last_load: dict = {}
+
+    # lifecycle
+    def _ensure_started(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            return
+        self._requests = self._ctx.Queue()
+        self._events = self._ctx.Queue()
+        self._cancel = self._ctx.Value("q", 0, lock=False)
+        self._proc = self._ctx.Process(
+            target=_host_main,
+            args=(self._requests, self._events, self._cancel, self.max_models),
+            name="model-host",
+            daemon=True,
+        )
+        self._proc.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
+
+    def close(self) -> None:
+        with self._lock if self._lock.acquire(timeout=0.5) else _nullctx():
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.is_alive():
+            try:
+                self._cancel.value = 1 << 62
+                self._requests.put(("shutdown",))
+            except (OSError, ValueError):
+                pass
+            proc.join(3)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(2)
+        for q in (self._requests, self._events):
+            q.close()
+            q.cancel_join_thread()
+
+    def __del__(self):  # a forgotten backend must not leave a child behind
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    # requests
+    def _call(self, op: str, spec: ModelSpec, payload, should_stop=None) -> Iterator[tuple]:
+        check_files(spec)
+        with self._lock:
+            self._ensure_started()
+            rid = next(self._ids)
+            self._requests.put((op, rid, asdict(spec), payload))
+            finished = False
+            try:
+                while True:
+                    try:
+                        ev = self._events.get(timeout=0.05)
+                    except queue.Empty:
+                        if should_stop is not None and should_stop():
+                            self._cancel.value = rid
+                        if not self._proc.is_alive():
+                            code = self._proc.exitcode
+                            self._proc = None
+                            raise BackendError(
+                                f"The model host stopped unexpectedly (exit code {code}) while serving "
+                                f"{Path(spec.model_path).name}",
+                                hint="the model file may be damaged or too big for the memory; "
+                                "the next message starts a fresh host",
+                            ) from None
+                        continue
+                    if ev[1] != rid:
+                        continue  # the tail of an earlier, abandoned request
+                    if ev[0] == "error":
+                        finished = True
+                        raise BackendError(ev[2], ev[3])
+                    if ev[0] == "loaded":
+                        self.last_load = ev[2]
+                        continue
+                    if ev[0] == "done":
+                        finished = True
+                    yield ev
+                    if finished:
+                        return
+                    if should_stop is not None and should_stop():
+                        self._cancel.value = rid
+            finally:
+                if not finished:  # the consumer closed us early: stop the child's work too
+                    self._cancel.value = rid
+
+    def complete(
+        self, prompt: str, params: CompletionParams, should_stop: Callable[[], bool] | None = None, *, spec: ModelSpec | None = None
+    ) -> Iterator[Event]:
+        spec = spec or self.spec
+        if spec is None:
+            raise BackendError("No model chosen", hint="pick a model first")
+        payload = {
+            "prompt": prompt,
+            "max_tokens": int(params.max_tokens),
+            "stop": list(params.stop),
+            "sampling": params.sampling.to_dict(),
+        }
+        for ev in self._call("complete", spec, payload, should_stop):
+            if ev[0] == "token":
+                yield Piece(ev[2], ev[3])
+            else:
+                d = ev[2]
+                yield Done(
+                    d["finish_reason"], d["prompt_tokens"], d["completion_tokens"], d["cached_tokens"],
+                    d.get("stop_string"), d.get("info", {}),
+                )
+
+    def count_tokens(self, text: str, *, spec: ModelSpec | None = None) -> int:
+        for ev in self._call("count", spec or self.spec, text):
+            return int(ev[2]["tokens"])
+        return 0
+
+    def load(self, spec: ModelSpec | None = None) -> dict:
+        """Load (or find loaded) a model; returns load info (seconds, gpu layers, context)."""
+        for ev in self._call("load", spec or self.spec, None):
+            return ev[2]
+        return {}
+
+
+class _nullctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+# ---- child side -------------------------------------------------------------------------------
+def _host_main(requests, events, cancel, max_models: int) -> None:
+    """The child's loop: load on demand, serve one request at a time, until "shutdown"."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is for the parent
+    host = _Host(events, cancel, max_models)
+    parent = os.getppid()
+    while True:
+        try:
+            req = requests.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # orphaned: the app is gone
+                return
+            continue
+        if req[0] == "shutdown":
+            return
+        op, rid, spec, payload = req
+        try:
+            llm = host.model(rid, ModelSpec(**spec))
+            if op == "complete":
+                host.complete(rid, llm, payload)
+            elif op == "count":
+                n = len(llm.tokenize(payload.encode("utf-8"), add_bos=False, special=True))
+                events.put(("done", rid, {"tokens": n}))
+            elif op == "load":
+                events.put(("done", rid, host.info[ModelSpec(**spec).key()]))
+        except BackendError as e:
+            events.put(("error", rid, e.message, e.hint))
+        except Exception as e:  # noqa: BLE001 - anything else still reaches the user, with its cause
+            events.put(("error", rid, f"The model host failed: {type(e).__name__}: {e}", None))
+
+
+class _Host:
+    def __init__(self, events, cancel, max_models: int):
+        self.events = events
+        self.cancel = cancel
+        self.max_models = max_models
+        self.models: OrderedDict[tuple, object] = OrderedDict()
+        self.info: dict[tuple, dict] = {}
+        self.current = 0  # the request being served, for the abort callback
+        self._abort_cb = None
+
+    def model(self, rid: int, spec: ModelSpec):
+        key = spec.key()
+        if key in self.models:
+            self.models.move_to_end(key)
+            return self.models[key]
+        import llama_cpp
+
+        while len(self.models) >= self.max_models:
+            _k, old = self.models.popitem(last=False)
+            self.info.pop(_k, None)
+            old.close()
+        gpu = spec.n_gpu_layers
+        if gpu is None:
+            gpu = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+        threads = spec.n_threads or max(1, min(8, os.cpu_count() or 1))
+        t = time.perf_counter()
+        try:
+            llm = llama_cpp.Llama(
+                model_path=spec.model_path,
+                lora_path=spec.lora_path,
+                n_ctx=spec.n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=gpu,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as e:
+            what = f"adapter {Path(spec.lora_path).name} on " if spec.lora_path else ""
+            raise BackendError(
+                f"llama.cpp could not load the {what}model {Path(spec.model_path).name}: {e}",
+                hint="the file may be corrupt, truncated, or an architecture this llama.cpp does not know; "
+                "an adapter must match its base model",
+            ) from e
+        self._install_abort(llm)
+        self.models[key] = llm
+        self.info[key] = {
+            "load_s": round(time.perf_counter() - t, 3),
+            "n_gpu_layers": gpu,
+            "n_ctx": llm.n_ctx(),
+            "n_threads": threads,
+        }
+        self.events.put(("loaded", rid, self.info[key]))
+        return llm
+
+    def _install_abort(self, llm) -> None:
+        """llama.cpp asks this between compute steps of a decode (long prompts)."""
+        import llama_cpp
+
+        if self._abort_cb is None:
+            self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self.cancel.value >= self.current)
+        llama_cpp.llama_set_abort_callback(llm._ctx.ctx, self._abort_cb, None)
+
+    def complete(self, rid: int, llm, p: dict) -> None:
+        import codecs
+
+        import llama_cpp
+
+        self.current = rid
+        s = p["sampling"]
+        if s.get("seed", -1) >= 0:
+            llm.set_seed(int(s["seed"]))
+        tokens = llm.tokenize(p["prompt"].encode("utf-8"), add_bos=True, special=True)
+        n_ctx = llm.n_ctx()
+        if len(tokens) >= n_ctx - 1:
+            raise BackendError(
+                f"The conversation is {len(tokens)} tokens long, more than the model's context of {n_ctx}",
+                hint="start a new conversation or delete earlier messages",
+            )
+        max_tokens = max(0, min(int(p["max_tokens"]), n_ctx - len(tokens) - 1))
+        cached = 0
+        for a, b in zip(llm._input_ids[: llm.n_tokens], tokens):
+            if a != b:
+                break
+            cached += 1
+        vocab = llm._model.vocab
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        matcher = StopMatcher(p["stop"])
+        n = pending = 0
+        reason = "length"
+        gen = llm.generate(
+            tokens,
+            top_k=int(s["top_k"]),
+            top_p=float(s["top_p"]),
+            min_p=float(s["min_p"]),
+            temp=float(s["temperature"]),
+            repeat_penalty=float(s["repeat_penalty"]),
+            reset=True,
+        )
+        try:
+            if max_tokens == 0 or self.cancel.value >= rid:
+                reason = "cancelled" if self.cancel.value >= rid else "length"
+            else:
+                for tok in gen:
+                    if self.cancel.value >= rid:
+                        reason = "cancelled"
+                        break
+                    if llama_cpp.llama_vocab_is_eog(vocab, tok):
+                        reason = "eos"
+                        break
+                    n += 1
+                    pending += 1
+                    text, stopped = matcher.feed(decoder.decode(llm.detokenize([tok])))
+                    if text:
+                        self.events.put(("token", self.current, text, pending))
+                        pending = 0
+                    if stopped:
+                        reason = "stop"
+                        break
+                    if n >= max_tokens:
+                        break
+        except RuntimeError as e:  # llama_decode returned 2: aborted during prompt processing
+            if self.cancel.value < rid:
+                raise
+            reason = "cancelled"
+            llm.reset()
+        finally:
+            gen.close()
+        if reason != "stop":
+            tail = matcher.flush() + decoder.decode(b"", final=True)
+            if tail or pending:
+                self.events.put(("token", rid, tail, pending))
+        self.events.put(
+            (
+                "done",
+                rid,
+                {
+                    "finish_reason": reason,
+                    "prompt_tokens": len(tokens),
+                    "completion_tokens": n,
+                    "cached_tokens": cached,
+                    "stop_string": matcher.stopped_on,
+                    "info": {"pid": os.getpid()},
+                },
+            )
+        )
+
+
+if __name__ == "__main__":  # python -m engines.inference.host MODEL.gguf "prompt"
+    import sys
+
+    b = LocalBackend(ModelSpec(sys.argv[1]))
+    for ev in b.complete(sys.argv[2], CompletionParams(max_tokens=48)):
+        print(ev.text if isinstance(ev, Piece) else f"\n{ev}", end="", flush=True)
+    b.close()
