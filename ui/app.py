@@ -56,11 +56,6 @@ def apply_theme(app) -> None:
 
     update()
     app.styleHints().colorSchemeChanged.connect(update)
-    app.setStyleSheet(
-        "#nav { font-size: 14px; padding-top: 8px; }"
-        "#nav::item { padding-left: 14px; }"
-        "#pageTitle { font-size: 20px; font-weight: 600; }"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         def painted(_t: float) -> None:
             startup = _process_age()
-            QTimer.singleShot(0, lambda: (print(json.dumps({"startup_s": round(startup, 3)})), app.quit()))
+
+            def report() -> None:
+                import psutil
+
+                rss = psutil.Process().memory_info().rss / 2**20
+                heavy = sorted(m for m in ("torch", "transformers", "llama_cpp", "trl", "peft") if m in sys.modules)
+                print(json.dumps({"startup_s": round(startup, 3), "rss_mb": round(rss, 1), "heavy_modules": heavy}))
+                app.quit()
+
+            QTimer.singleShot(0, report)
 
         window.first_paint.connect(painted)
         QTimer.singleShot(20000, lambda: (print(json.dumps({"error": "no paint within 20 s"})), app.exit(1)))

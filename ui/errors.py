@@ -11,8 +11,8 @@ import sys
 import threading
 import traceback
 
-from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import QMessageBox
 
 from studio.errors import StudioError
 
@@ -22,8 +22,9 @@ class _Bridge(QObject):
 
     @Slot(str, str, str)
     def show(self, title: str, text: str, details: str) -> None:
-        parent = QApplication.activeWindow()
-        box = QMessageBox(QMessageBox.Icon.Critical, title, text, QMessageBox.StandardButton.Ok, parent)
+        # parentless: the dialog must outlive whichever window was active when it failed
+        box = QMessageBox(QMessageBox.Icon.Critical, title, text, QMessageBox.StandardButton.Ok)
+        box.setWindowModality(Qt.WindowModality.ApplicationModal)
         if details:
             box.setDetailedText(details)
         box.setObjectName("errorDialog")

@@ -40,6 +40,17 @@ PAGES: list[tuple[str, str, str, str]] = [
 ]
 
 
+# Palette-relative colours, so light and dark system themes both read well.
+STYLE = """
+#sidebar { background: palette(base); border-right: 1px solid palette(mid); }
+#brand { font-size: 16px; font-weight: 600; padding: 4px 16px 10px 16px; }
+#nav { background: transparent; font-size: 14px; outline: 0; }
+#nav::item { padding-left: 16px; border-radius: 6px; margin: 1px 8px; }
+#nav::item:selected { background: palette(highlight); color: palette(highlighted-text); }
+#pageTitle { font-size: 20px; font-weight: 600; }
+"""
+
+
 class PlaceholderPage(QWidget):
     """A page that is not built yet says what will come, instead of failing."""
 
@@ -64,7 +75,7 @@ class MainWindow(QMainWindow):
         self.studio = studio
         self.settings = settings
         self.setWindowTitle("Model Studio")
-        self.setMinimumSize(QSize(900, 600))
+        self.setMinimumSize(QSize(760, 520))
         self._pages: dict[str, QWidget] = {}
         self._painted = False
 
@@ -72,19 +83,29 @@ class MainWindow(QMainWindow):
         row = QHBoxLayout(central)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
+        side = QWidget()
+        side.setObjectName("sidebar")
+        side.setFixedWidth(180)
+        side_lay = QVBoxLayout(side)
+        side_lay.setContentsMargins(0, 12, 0, 8)
+        side_lay.setSpacing(6)
+        brand = QLabel("Model Studio")
+        brand.setObjectName("brand")
+        side_lay.addWidget(brand)
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
-        self.nav.setFixedWidth(170)
         self.nav.setFrameShape(QFrame.Shape.NoFrame)
+        side_lay.addWidget(self.nav, 1)
         for key, title, _target, _about in PAGES:
             item = QListWidgetItem(title)
             item.setData(Qt.ItemDataRole.UserRole, key)
-            item.setSizeHint(QSize(160, 40))
+            item.setSizeHint(QSize(170, 38))
             self.nav.addItem(item)
         self.stack = QStackedWidget()
-        row.addWidget(self.nav)
+        row.addWidget(side)
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+        self.setStyleSheet(STYLE)
         self.nav.currentRowChanged.connect(self._show_row)
 
         # status bar: the running job, and the hardware in use
