@@ -102,7 +102,7 @@ def field_help(config_cls: type) -> list[dict[str, Any]]:
 
 # Fields the studio fills; the Advanced panel hides them.
 MANAGED_FIELDS = {
-    "base_model_path", "train_file", "eval_file", "output_dir", "checkpoint_dir", "resume_from",
+    "base_model_path", "base_gguf", "train_file", "eval_file", "output_dir", "checkpoint_dir", "resume_from",
     "chat_template", "chat_template_text", "adapter_path", "reward_model_path",
 }
 
@@ -304,8 +304,10 @@ class TrainingService:
     def _cached_hf_dir(self, base: Model) -> Path | None:
         if base.format == "hf":
             return Path(base.path)
-        conv = (base.meta or {}).get("hf_path")
-        return Path(conv) if conv and Path(conv).exists() else None
+        from studio.hf_cache import hf_dir_for
+
+        conv = hf_dir_for(self.home, base)
+        return conv if (conv / "config.json").exists() else None
 
     # -- launch --
     def write_data(self, plan: dict[str, Any]) -> dict[str, str]:
@@ -335,27 +337,22 @@ class TrainingService:
             raise UserError(f"Dataset {plan['dataset']!r} v{plan['dataset_version']} has no rows in its train split")
         return files
 
-    def resolve_base_dir(self, plan: dict[str, Any]) -> str:
-        """The Hugging Face directory of the base (a GGUF base is converted once and cached)."""
+    def resolve_base(self, plan: dict[str, Any]) -> dict[str, str]:
+        """Config keys naming the base: its Hugging Face directory, and for a GGUF base the file
+        the child converts from on first use (cached in models/, never on the GUI thread)."""
+        from studio.hf_cache import hf_dir_for
+
         base = self.studio.registry.get(plan["base_model_id"])
-        if base.format == "hf":
-            return base.path
-        try:
-            from studio.hf_cache import ensure_hf_model
-        except ModuleNotFoundError as e:
-            if e.name != "studio.hf_cache":
-                raise
-            raise UserError(
-                f"{base.name} is a GGUF file and this install cannot convert GGUF models for training",
-                hint="import the Hugging Face version of the model with `studio models import DIR`",
-            ) from None
-        return str(ensure_hf_model(self.studio, base))
+        out = {"base_model_path": str(hf_dir_for(self.home, base))}
+        if base.format == "gguf":
+            out["base_gguf"] = base.path
+        return out
 
     def launch(self, plan: dict[str, Any], *, parent_job_id: int | None = None) -> int:
         m = get_method(plan["method"])
         config = dict(plan["config"])
         config.update(self.write_data(plan))
-        config["base_model_path"] = self.resolve_base_dir(plan)
+        config.update(self.resolve_base(plan))
         if m.prepare is not None:
             config.update(m.prepare(self.studio, plan) or {})
         return self.studio.jobs.submit(

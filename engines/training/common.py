@@ -118,6 +118,19 @@ def resolve_template(name: str, text: str | None, tokenizer) -> str:
     return ""
 
 
+def ensure_hf_base(model_dir: str | os.PathLike, gguf: str | None, emit: Emit) -> None:
+    """Convert a GGUF base into model_dir on first use (dequantised, cached, safe to race)."""
+    if not gguf or (Path(model_dir) / "config.json").exists():
+        return
+    from engines.conversion.gguf_to_hf import ConversionError, convert_gguf_to_hf
+
+    emit("log", message=f"converting {Path(gguf).name} to a Hugging Face model once (about a minute)")
+    try:
+        convert_gguf_to_hf(gguf, model_dir, log=lambda m: emit("log", message=str(m)))
+    except ConversionError as e:
+        raise TrainingError(e.message, e.hint) from e
+
+
 def load_base(
     model_dir: str | os.PathLike,
     *,
@@ -138,6 +151,12 @@ def load_base(
         raise TrainingError(
             f"{model_dir} is not a Hugging Face model directory (no config.json)",
             hint="convert a GGUF base first; the studio does this when it builds the job",
+        )
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    if config.get("quantization_config") and not qlora:
+        raise TrainingError(
+            f"{model_dir} holds a quantised model, which plain LoRA cannot train",
+            hint="use the dequantised (converted) copy of the base, or QLoRA on a CUDA GPU",
         )
     device, precision = choose_device(precision)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -164,11 +183,6 @@ def load_base(
         model = cls.from_pretrained(model_dir, **kwargs)
     except (OSError, ValueError) as e:
         raise TrainingError(f"Could not load the base model from {model_dir}: {e}", hint="check that the model directory is complete") from e
-    if getattr(model.config, "quantization_config", None) and not qlora:
-        raise TrainingError(
-            f"{model_dir} holds a quantised model, which cannot be trained with plain LoRA",
-            hint="use the dequantised Hugging Face copy of the model, or QLoRA on a CUDA GPU",
-        )
     if model_cls == "sequence-classification" and model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if qlora:
@@ -177,6 +191,44 @@ def load_base(
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     info = {"device": device, "precision": precision, "parameters": sum(p.numel() for p in model.parameters())}
     return model, tokenizer, info
+
+
+SAMPLE_CHAT = [  # strictly alternating: Gemma-style templates reject anything else
+    {"role": "user", "content": "Hi there"},
+    {"role": "assistant", "content": "Hello!"},
+    {"role": "user", "content": "Bye"},
+    {"role": "assistant", "content": "Goodbye."},
+]
+
+
+def verify_template(tokenizer, training: str, inference: str, messages: list[dict] | None = None) -> None:
+    """The guard against the most common broken fine-tune: what the model is trained on must be
+    token for token what it is prompted with at inference, starting with BOS.
+
+    Renders `messages` with the training template (as trl does, no special tokens added) and
+    the inference template, and compares the token ids; checks that the first token is BOS."""
+    msgs = messages or SAMPLE_CHAT
+    bos = tokenizer.bos_token or ""
+    kw = dict(bos_token=bos, eos_token=tokenizer.eos_token or "")
+    from engines.templates import render
+
+    text_train = render(training, msgs, **kw)
+    text_infer = render(inference, msgs[:-1], add_generation_prompt=True, **kw)
+    ids_train = tokenizer(text_train, add_special_tokens=False)["input_ids"]
+    ids_infer = tokenizer(text_infer, add_special_tokens=False)["input_ids"]
+    if ids_train[: len(ids_infer)] != ids_infer:
+        at = next((i for i, (a, b) in enumerate(zip(ids_train, ids_infer)) if a != b), min(len(ids_train), len(ids_infer)))
+        raise TrainingError(
+            f"The inference chat template does not reproduce the training prompt (tokens differ from position {at}: "
+            f"{tokenizer.decode(ids_train[at:at + 8])!r} vs {tokenizer.decode(ids_infer[at:at + 8])!r})",
+            hint="store and use the same template for training and inference",
+        )
+    if bos and tokenizer.bos_token_id is not None and (not ids_train or ids_train[0] != tokenizer.bos_token_id):
+        raise TrainingError(
+            "The chat template does not start with the BOS token, so the model would train without it "
+            "while llama.cpp adds it at inference",
+            hint="begin the template with {{ bos_token }}",
+        )
 
 
 def lora_config(r: int, alpha: int, dropout: float, target_modules, task_type: str = "CAUSAL_LM"):
@@ -224,7 +276,7 @@ def trainer_args_common(cfg, device: str, precision: str, staging: Path) -> dict
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=device == "cpu",
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing=cfg.gradient_checkpointing,
         report_to="none",
         disable_tqdm=True,
         include_num_input_tokens_seen="non_padding",

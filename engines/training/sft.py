@@ -29,6 +29,7 @@ from engines.training.common import (
     check,
     config_from_dict,
     config_to_dict,
+    ensure_hf_base,
     finish_adapter,
     load_base,
     lora_config,
@@ -36,6 +37,7 @@ from engines.training.common import (
     read_jsonl,
     trainer_args_common,
     train_with_recovery,
+    verify_template,
 )
 
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr")
@@ -48,6 +50,7 @@ class SFTJobConfig:
 
     # -- what to train on --
     base_model_path: str = field(default="", metadata={"help": "Hugging Face directory of the base model (a GGUF base is converted to one first)."})
+    base_gguf: str = field(default="", metadata={"help": "A GGUF base to convert into base_model_path first, when that folder is not there yet."})
     train_file: str = field(default="", metadata={"help": "JSONL of training rows: {'messages': [...]} or {'prompt', 'completion'}."})
     eval_file: str = field(default="", metadata={"help": "JSONL of held-out rows for eval loss (empty: split off eval_fraction of train_file)."})
     output_dir: str = field(default="output/adapter", metadata={"help": "Where the finished adapter is written (relative paths: inside the job folder)."})
@@ -148,12 +151,16 @@ def run_sft(cfg: SFTJobConfig, emit: Emit, should_stop: ShouldStop, *, workdir: 
 
     # -- setup --
     torch.manual_seed(cfg.seed)
+    ensure_hf_base(cfg.base_model_path, cfg.base_gguf, emit)
     emit("log", message=f"loading base model {cfg.base_model_path}")
     model, tokenizer, info = load_base(
         cfg.base_model_path, template=cfg.chat_template, template_text=cfg.chat_template_text,
         precision=cfg.precision, qlora=cfg.qlora, gradient_checkpointing=cfg.gradient_checkpointing,
     )
     template_training = tokenizer.chat_template
+    from engines.templates import inference_template
+
+    verify_template(tokenizer, template_training, inference_template(template_training))
     rows = read_jsonl(_resolve(cfg.train_file, base))
     train_ds = _rows_to_dataset(rows, cfg.train_file)
     eval_ds = None
@@ -212,8 +219,6 @@ def run_sft(cfg: SFTJobConfig, emit: Emit, should_stop: ShouldStop, *, workdir: 
 
     # -- save --
     if trainer.is_world_process_zero():
-        from engines.templates import inference_template
-
         meta = {"method": "sft", "chat_template_name": cfg.chat_template, "config": cfg.to_dict(), "base_model_path": cfg.base_model_path}
         finish_adapter(trainer, tokenizer, out_dir, template_training, meta)
         result["adapter_dir"] = str(out_dir)
