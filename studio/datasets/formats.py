@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 MAX_LINE_BYTES = 8 * 1024 * 1024  # one example larger than this is a mistake, not data
 MAX_JSON_ARRAY_BYTES = 512 * 1024 * 1024  # a JSON array is parsed whole: beyond this, use JSONL
 FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
@@ -116,6 +118,11 @@ def read_jsonl(path: Path, max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int
             if b"\x00" in raw:
                 yield line_no, RecordProblem("contains NUL bytes (binary data, not text)")
                 continue
+            try:  # the fast path; on any failure the stdlib path below names the problem
+                yield line_no, orjson.loads(raw)
+                continue
+            except orjson.JSONDecodeError:
+                pass
             text = _decode(raw, line_no)
             if isinstance(text, RecordProblem):
                 yield line_no, text

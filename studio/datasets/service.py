@@ -295,7 +295,7 @@ class DatasetService:
                 if ex_id is not None:
                     w.add_existing(ex_id, h, sp, tg)
                 else:
-                    w.add_row(kind, data, h, len(shapes.row_text(json.loads(data))), "edit", sp, tg)
+                    w.add_row(kind, data, h, shapes.text_length(json.loads(data)), "edit", sp, tg)
             version_id, version, digest = w.finish()
         return {"name": name, "version": version, "version_id": version_id, "rows": w.position, "content_hash": digest}
 

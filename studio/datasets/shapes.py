@@ -261,6 +261,14 @@ def row_text(row: dict[str, Any]) -> str:
     return "\n".join(p for p in parts if isinstance(p, str))
 
 
+def text_length(row: dict[str, Any]) -> int:
+    """Characters of human text in a row (the length estimate before tokens are counted)."""
+    msgs = row.get("messages")
+    if msgs is not None:
+        return sum(len(m["content"]) for m in msgs)
+    return len(row_text(row))
+
+
 def answer_texts(row: dict[str, Any]) -> list[str]:
     """The assistant-side texts of a row (for refusal and diversity checks)."""
     out = []

@@ -34,6 +34,9 @@ def write_transaction(db) -> Iterator[Any]:
     con = raw.driver_connection
     prev = con.isolation_level
     con.isolation_level = None  # we issue BEGIN/COMMIT ourselves
+    # a bigger page cache keeps the random-order content-hash index in memory during bulk writes
+    cache = con.execute("PRAGMA cache_size").fetchone()[0]
+    con.execute("PRAGMA cache_size = -262144")  # 256 MB, as a ceiling, not an allocation
     try:
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -43,6 +46,7 @@ def write_transaction(db) -> Iterator[Any]:
             con.execute("ROLLBACK")
             raise
     finally:
+        con.execute(f"PRAGMA cache_size = {int(cache)}")
         con.isolation_level = prev
         raw.close()
 

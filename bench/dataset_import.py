@@ -1,0 +1,126 @@
+"""Benchmark: import a 1,000,000-row SFT JSONL, next to `datasets.load_dataset("json")`.
+
+    .venv/bin/python bench/dataset_import.py [--rows 1000000]
+
+Each contender runs in its own child process (a fresh interpreter, so peak RSS is its own):
+  1. `studio datasets import`'s code path (studio.datasets.importer.import_file) into a fresh home;
+  2. `datasets.load_dataset("json", data_files=...)` on the same file, with a fresh cache dir.
+Then the time to show the first page of the imported dataset in the Datasets page's table
+(offscreen Qt: the page's model asks for its first page and the view paints it).
+Targets (issue 3): ratio <= 2.0, peak RSS <= 1.5 GB, first page <= 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD_IMPORT = """
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+from studio.core import open_studio
+from studio.datasets.importer import import_file
+st = open_studio({home!r}, ensure_default_model=False)
+t = time.perf_counter()
+r = import_file(st.db, {path!r}, "bench")
+dt = time.perf_counter() - t
+print(json.dumps({{"seconds": dt, "rows": r.rows, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+CHILD_HF = """
+import json, resource, time, os
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+from datasets import load_dataset
+t = time.perf_counter()
+ds = load_dataset("json", data_files={path!r}, split="train", cache_dir={cache!r})
+dt = time.perf_counter() - t
+print(json.dumps({{"seconds": dt, "rows": len(ds), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+CHILD_PAGE = """
+import json, os, sys, time
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+sys.path.insert(0, {root!r})
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from studio.core import open_studio
+from ui.dataset_table import DatasetTableModel
+from PySide6.QtWidgets import QTableView
+st = open_studio({home!r}, ensure_default_model=False)
+from studio.datasets.service import DatasetService
+svc = DatasetService(st)
+vid = svc.show("bench")["version_id"]
+view = QTableView(); view.resize(1000, 700); view.show(); app.processEvents()
+times = []
+for _ in range(5):
+    model = DatasetTableModel(svc)
+    t = time.perf_counter()
+    model.load_sync(vid)
+    view.setModel(model)
+    view.repaint()
+    app.processEvents()
+    times.append(time.perf_counter() - t)
+deep = DatasetTableModel(svc); deep.load_sync(vid)
+for _ in range(20):
+    deep.fetch_page_sync()
+t = time.perf_counter(); deep.fetch_page_sync(); deep_page = time.perf_counter() - t
+print(json.dumps({{"first_page_ms": sorted(times)[2] * 1000, "page_after_20_pages_ms": deep_page * 1000, "rows_shown": model.rowCount()}}))
+"""
+
+
+def make_file(path: Path, rows: int) -> None:
+    rng = random.Random(0)
+    words = "the a model data answer question train loss token chat user helpful tool reason step".split()
+    with open(path, "w") as f:
+        for i in range(rows):
+            q = " ".join(rng.choice(words) for _ in range(rng.randint(5, 20)))
+            a = " ".join(rng.choice(words) for _ in range(rng.randint(10, 40)))
+            f.write(json.dumps({"messages": [{"role": "user", "content": f"{i}: {q}?"}, {"role": "assistant", "content": a}]}))
+            f.write("\n")
+
+
+def child(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path = tmp / "sft.jsonl"
+        t = time.perf_counter()
+        make_file(path, args.rows)
+        print(f"generated {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t:.1f} s")
+        hf = child(CHILD_HF.format(path=str(path), cache=str(tmp / "hf-cache")))
+        ours = child(CHILD_IMPORT.format(root=str(ROOT), home=str(tmp / "home"), path=str(path)))
+        page = child(CHILD_PAGE.format(root=str(ROOT), home=str(tmp / "home")))
+        db_mb = (tmp / "home" / "studio.db").stat().st_size / 1e6
+    ratio = ours["seconds"] / hf["seconds"]
+    print(f"datasets.load_dataset('json'): {hf['seconds']:.1f} s, peak RSS {hf['peak_rss_mb']:.0f} MB (baseline)")
+    print(f"studio import (CLI code path): {ours['seconds']:.1f} s, peak RSS {ours['peak_rss_mb']:.0f} MB, "
+          f"{ours['rows'] / ours['seconds']:,.0f} rows/s, database {db_mb:.0f} MB")
+    print(f"ratio studio / load_dataset: {ratio:.2f} (target <= 2.0)")
+    print(f"first page in the table view: {page['first_page_ms']:.0f} ms (median of 5, target <= 300 ms); "
+          f"a page after 20 pages: {page['page_after_20_pages_ms']:.0f} ms")
+    print(json.dumps({"rows": args.rows, "studio_s": round(ours["seconds"], 2), "load_dataset_s": round(hf["seconds"], 2),
+                      "ratio": round(ratio, 2), "peak_rss_mb": round(ours["peak_rss_mb"]), "hf_peak_rss_mb": round(hf["peak_rss_mb"]),
+                      "first_page_ms": round(page["first_page_ms"], 1), "deep_page_ms": round(page["page_after_20_pages_ms"], 1)}))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()
