@@ -1,0 +1,55 @@
+"""The difficulty router: rules with readable reasons, and the optional learned classifier."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engines.inference.router import RouterClassifier, evaluate_router, route_query, train_classifier
+
+CASES = [
+    ("hi!", "fast", "small talk"),
+    ("What is the capital of France?", "fast", "short factual question"),
+    ("Translate 'good morning' into Spanish", "fast", None),
+    ("A shop sells pens at 3 dollars each. How many pens can I buy with 45 dollars, and how much change is left after that?", "reasoning", "multi-step math"),
+    ("Compute 17 * 23 + 45", "reasoning", "math"),
+    ("Write a python function that reverses a linked list and explain its complexity", "reasoning", "code"),
+    ("All bloops are razzies and all razzies are lazzies. Are all bloops lazzies? Explain why.", "reasoning", "logic"),
+]
+
+
+@pytest.mark.parametrize("query,mode,reason_has", CASES)
+def test_router_sends_obvious_queries_to_the_right_mode_with_a_reason(query, mode, reason_has):
+    d = route_query(query)
+    assert d.mode == mode, (query, d)
+    assert d.reason
+    if reason_has:
+        assert reason_has in d.reason
+
+
+def test_classifier_learns_what_the_rules_miss_and_survives_json():
+    # the rules route poems to fast; these labels say a sonnet needs planning
+    train = [{"query": f"write a sonnet about {t}", "expect": "reasoning"} for t in ("rain", "cats", "love", "war", "the sea")]
+    train += [{"query": f"tell me a fun fact about {t}", "expect": "fast"} for t in ("rain", "cats", "love", "war", "the sea")]
+    probe = "write a sonnet about autumn"
+    assert route_query(probe).mode == "fast"
+    clf = RouterClassifier.from_dict(json.loads(json.dumps(train_classifier(train).to_dict())))
+    d = route_query(probe, clf)
+    assert d.mode == "reasoning" and d.source == "classifier"
+    assert route_query("tell me a fun fact about autumn", clf).mode == "fast"
+
+
+def test_classifier_refuses_one_sided_or_bad_labels():
+    with pytest.raises(ValueError, match="both"):
+        train_classifier([{"query": "a", "expect": "fast"}])
+    with pytest.raises(ValueError, match="example 1"):
+        train_classifier([{"query": "a", "expect": "slow"}])
+
+
+def test_router_eval_counts_a_confusion_matrix():
+    suite = [{"query": q, "expect": m} for q, m, _r in CASES] + [{"query": "hello there", "expect": "reasoning"}]
+    ev = evaluate_router(suite)
+    assert ev["n"] == len(CASES) + 1
+    assert ev["confusion"]["reasoning"]["fast"] == 1  # the mislabelled greeting
+    assert ev["accuracy"] == pytest.approx(len(CASES) / (len(CASES) + 1), abs=1e-3)

@@ -1,0 +1,66 @@
+"""The thinking parser: hidden thinking and the visible answer, whatever the token boundaries."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engines.inference.thinking import ThinkingParser, split_thinking
+
+TEXT = "Intro <think>step 1: 2+2=4\nstep 2: check</think>The answer is 4."
+
+
+def _run(pieces, start_inside=False):
+    p = ThinkingParser(start_inside=start_inside)
+    parts = [x for piece in pieces for x in p.feed(piece)] + p.finish()
+    thinking = "".join(t for k, t in parts if k == "thinking")
+    answer = "".join(t for k, t in parts if k == "answer")
+    return thinking, answer, parts
+
+
+def test_tags_split_one_character_per_token_are_still_recognised():
+    thinking, answer, _ = _run(list(TEXT))
+    assert thinking == "step 1: 2+2=4\nstep 2: check"
+    assert answer == "Intro The answer is 4."
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=len(TEXT) - 1), unique=True, max_size=20))
+def test_any_split_of_the_stream_gives_the_same_thinking_and_answer(cuts):
+    cuts = sorted(cuts)
+    pieces = [TEXT[a:b] for a, b in zip([0] + cuts, cuts + [len(TEXT)])]
+    thinking, answer, parts = _run(pieces)
+    assert (thinking, answer) == ("step 1: 2+2=4\nstep 2: check", "Intro The answer is 4.")
+    assert not any("<" in t and "think>" in t for _k, t in parts)  # no tag text ever leaks
+
+
+def test_no_partial_tag_is_shown_while_it_may_still_complete():
+    p = ThinkingParser()
+    assert p.feed("Hello <th") == [("answer", "Hello ")]
+    assert p.feed("ink>secret") == [("thinking", "secret")]
+    assert p.feed("</thi") == []
+    assert p.feed("nk> done") == [("answer", " done")]
+
+
+def test_a_lookalike_that_never_becomes_a_tag_is_answer_text():
+    thinking, answer, _ = _run(["a <thin", "g> b <", "3"])
+    assert thinking == ""
+    assert answer == "a <thing> b <3"
+
+
+def test_other_common_thinking_tags_are_parsed():
+    for o, c in [("<thinking>", "</thinking>"), ("<reasoning>", "</reasoning>"), ("<|START_THINKING|>", "<|END_THINKING|>"), ("◁think▷", "◁/think▷")]:
+        text = f"{o}hmm{c}ok"
+        assert _run(list(text))[:2] == ("hmm", "ok"), o
+
+
+def test_prefilled_block_needs_only_the_closing_tag():
+    thinking, answer = split_thinking("let me see</think>42", start_inside=True)
+    assert (thinking, answer) == ("let me see", "42")
+    # without start_inside the same text is all answer (nothing opened a block)
+    assert split_thinking("let me see</think>42") == ("", "let me see</think>42")
+
+
+def test_unclosed_thinking_at_the_end_stays_hidden():
+    thinking, answer, _ = _run(["<think>still going", " and going"])
+    assert thinking == "still going and going" and answer == ""
