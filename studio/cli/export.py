@@ -1,7 +1,46 @@
-"""`studio` subcommands of the export area (registered by studio.cli)."""
+"""`studio export gguf ADAPTER [--merge --type f16|q8_0] [--wait]` and `studio models lineage NAME`."""
 
 from __future__ import annotations
 
 
 def register(sub, groups) -> None:
-    """Add this area's subcommands to the `studio` parser. Nothing yet."""
+    common = groups["common"]
+    ex = sub.add_parser("export", parents=[common], help="export adapters for llama.cpp and Ollama")
+    esub = ex.add_subparsers(dest="export_cmd", metavar="FORMAT")
+    esub.required = True
+    p = esub.add_parser(
+        "gguf", parents=[common],
+        help="a GGUF LoRA adapter (default) or, with --merge, the whole merged model, plus an Ollama Modelfile",
+    )
+    p.add_argument("adapter", help="the adapter's name or id (see `studio models list --kind adapter`)")
+    p.add_argument("--merge", action="store_true", help="merge the LoRA into the base and write the whole model")
+    p.add_argument("--type", choices=["f16", "q8_0"], help="merged model type (with --merge; default f16)")
+    p.add_argument("--wait", action="store_true", help="wait for the export job and print the registered export")
+    p.set_defaults(func=cmd_export_gguf)
+
+    p = groups["models"].add_parser("lineage", parents=[common], help="how a model was made: base, jobs, datasets")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_models_lineage)
+
+
+def cmd_export_gguf(args, ctx):
+    from studio.cli.core import submit_and_maybe_wait
+    from studio.errors import UserError
+    from studio.exports import submit_export
+
+    if args.type and not args.merge:
+        raise UserError("--type applies to merged exports", hint="add --merge, or drop --type for a GGUF LoRA adapter")
+    job_id = submit_export(ctx.studio, args.adapter, merge=args.merge, out_type=args.type)
+    result = submit_and_maybe_wait(ctx, args, job_id)
+    if args.wait and result.get("state") == "succeeded":
+        from studio.registry import model_to_dict
+
+        result["export"] = model_to_dict(ctx.studio.registry.get(result["result"]["model"]))
+    return result
+
+
+def cmd_models_lineage(args, ctx):
+    from studio.exports import describe_lineage, lineage
+
+    chain = lineage(ctx.studio, args.name)
+    return {"lineage": chain, "text": describe_lineage(chain)}
