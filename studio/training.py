@@ -406,6 +406,7 @@ class TrainingService:
         if job.kind != "sft":
             raise UserError("The trl CLI export covers SFT jobs", hint="use --format studio for this job")
         template_path = job_dir / "chat_template.training.jinja"
+        job_dir.mkdir(parents=True, exist_ok=True)
         from studio.home import atomic_write_text
 
         atomic_write_text(template_path, cfg.get("chat_template_text") or "")

@@ -171,9 +171,10 @@ def run_sft(cfg: SFTJobConfig, emit: Emit, should_stop: ShouldStop, *, workdir: 
         train_ds, eval_ds = split["train"], split["test"]
     model = get_peft_model(model, lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    emit("log", message=f"{info['device']} · {info['precision']} · {info['parameters']:,} parameters, {trainable:,} trainable (LoRA) · {len(train_ds)} rows")
-
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    emit("log", message=f"{info['device']} · {info['precision']} · world {world} process(es) · {info['parameters']:,} parameters, "
+         f"{trainable:,} trainable (LoRA) · {len(train_ds)} rows")
+
     args = SFTConfig(
         **trainer_args_common(cfg, info["device"], info["precision"], ckpt_dir / STAGING),
         max_length=cfg.max_length,
