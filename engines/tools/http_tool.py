@@ -65,13 +65,18 @@ class HttpToolSpec:
                                 f"(e.g. {{\"properties\": {{\"{missing[0]}\": {{\"type\": \"string\"}}}}}})")
 
     def placeholders(self) -> list[str]:
-        try:
-            return [f for _, f, _, _ in string.Formatter().parse(self.url) if f]
-        except ValueError as e:
-            raise HttpToolError(f"URL template {self.url!r} is malformed ({e})") from None
+        return url_placeholders(self.url)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def url_placeholders(url: str) -> list[str]:
+    """The {names} in a URL template, in order."""
+    try:
+        return [f for _, f, _, _ in string.Formatter().parse(url) if f]
+    except ValueError as e:
+        raise HttpToolError(f"URL template {url!r} is malformed ({e})") from None
 
 
 def pick(data, dotted: str):

@@ -175,5 +175,5 @@ class KnowledgeBase:
         finally:
             con.close()
         return [{"source": Path(path).name, "path": path, "title": title, "position": int(pos),
-                 "score": round(-score, 4), "snippet": snip, "text": text}
+                 "score": round(-score, 6), "snippet": snip, "text": text}
                 for path, title, pos, score, snip, text in rows]

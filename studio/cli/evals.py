@@ -1,7 +1,65 @@
-"""`studio` subcommands of the evals area (registered by studio.cli)."""
+"""`studio eval tools SUITE.jsonl`: tool-call accuracy (the chat area adds `eval router`),
+and `studio evals list/show` for stored runs."""
 
 from __future__ import annotations
 
 
 def register(sub, groups) -> None:
-    """Add this area's subcommands to the `studio` parser. Nothing yet."""
+    common = groups["common"]
+    p = groups["eval"].add_parser("tools", parents=[common], help="tool-call accuracy of a JSONL suite")
+    p.add_argument("suite", nargs="?", help="JSONL of {query, expect: {tool, args}} (default: the built-in example suite)")
+    p.add_argument("--enabled", help="comma-separated tools enabled (default: every tool the suite or classifier knows)")
+    p.add_argument("--no-store", action="store_true", help="do not store the run")
+    p.set_defaults(func=cmd_eval_tools)
+
+    ev = sub.add_parser("evals", parents=[common], help="stored evaluation runs")
+    esub = ev.add_subparsers(dest="evals_cmd", metavar="ACTION")
+    esub.required = True
+    p = esub.add_parser("list", parents=[common])
+    p.add_argument("--kind", default="tools")
+    p.set_defaults(func=cmd_list)
+    p = esub.add_parser("show", parents=[common])
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_show)
+
+
+def cmd_eval_tools(args, ctx):
+    from engines.tools.intent import EXAMPLE_SUITE
+    from studio.tools.suite import run_suite
+
+    out = run_suite(ctx.studio, args.suite or EXAMPLE_SUITE, store=not args.no_store,
+                    enabled=args.enabled.split(",") if args.enabled else None)
+    if args.json:
+        return out
+    m = out["metrics"]
+    pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+    lines = [f"suite: {out['suite']}  ({m['n']} queries)  router: {out['model_ref']}",
+             f"tool-selection accuracy: {pct(m['accuracy'])}",
+             f"'none' accuracy:         {pct(m['none_accuracy'])}",
+             f"argument match rate:     {pct(m['arg_match_rate'])}  ({m['arg_rows']} rows with expected args)",
+             "", f"{'tool':<14}{'precision':>10}{'recall':>8}{'support':>9}"]
+    for lab, s in m["per_tool"].items():
+        lines.append(f"{lab:<14}{pct(s['precision']):>10}{pct(s['recall']):>8}{s['support']:>9}")
+    w = max(8, *(len(x) + 1 for x in m["labels"]))
+    lines += ["", "confusion (rows: expected, columns: chosen)", " " * w + "".join(f"{x[:w-1]:>{w}}" for x in m["labels"])]
+    for lab, row in zip(m["labels"], m["confusion"]):
+        lines.append(f"{lab:<{w}}" + "".join(f"{v:>{w}}" for v in row))
+    misses = [r for r in out["rows"] if r["chosen"] != r["tool"]]
+    if misses:
+        lines += ["", "misrouted:"] + [f"  line {r['line']}: {r['query']!r} expected {r['tool']}, chose {r['chosen']} "
+                                       f"({r['confidence']:.2f})" for r in misses]
+    if "run_id" in out:
+        lines.append(f"\nstored as eval run {out['run_id']}")
+    return "\n".join(lines)
+
+
+def cmd_list(args, ctx):
+    from studio.tools.suite import list_runs
+
+    return {"runs": list_runs(ctx.studio, args.kind)}
+
+
+def cmd_show(args, ctx):
+    from studio.tools.suite import get_run
+
+    return get_run(ctx.studio, args.id)
