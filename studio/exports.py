@@ -103,7 +103,7 @@ def finish_export_job(db: Database, home: Home, job: Job) -> dict[str, Any]:
     from engines.conversion.gguf_meta import GGUFError, read_gguf_info
     from studio.registry import Registry
 
-    result = job.result or {}
+    result = job.result or _done_result(db, job.id)  # the runner stores the result after finishers
     src = Path(result.get("path", ""))
     src_mf = Path(result.get("modelfile", ""))
     if not src.is_file() or not src_mf.is_file():
@@ -158,6 +158,17 @@ def finish_export_job(db: Database, home: Home, job: Job) -> dict[str, Any]:
     )
     reg.add(m)
     return {"model": name, "path": str(dst), "modelfile": str(dst_mf)}
+
+
+def _done_result(db: Database, job_id: int) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from studio.db import JobEvent
+
+    with db.session() as s:
+        ev = s.scalar(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.type == "done")
+                      .order_by(JobEvent.seq.desc()).limit(1))
+        return dict((ev.data or {}).get("result") or {}) if ev else {}
 
 
 def lineage(studio, model_ref: str | int) -> list[dict[str, Any]]:

@@ -233,6 +233,10 @@ class Registry:
             elif p.exists():
                 p.unlink()
                 removed.append(str(p))
+            for extra in (m.meta or {}).get("extra_files", []):  # e.g. an export's Modelfile
+                if Path(extra).is_file():
+                    Path(extra).unlink()
+                    removed.append(str(extra))
         with self.db.session() as s:
             s.delete(s.get(Model, m.id))
         return removed

@@ -74,7 +74,7 @@ def export(cfg: ExportConfig, out_dir: str | Path, progress=None, log=print) -> 
 def run_job(config: dict, ctx) -> dict:
     cfg = ExportConfig.from_dict(config)
     result = export(cfg, ctx.output_dir, progress=lambda i, n: ctx.progress(i, n), log=ctx.log)
-    ctx.artifact("export", result["path"], format=result["format"], type=result["type"])
+    ctx.artifact("export", result["path"], format=result["format"], export_type=result["type"])
     ctx.artifact("modelfile", result["modelfile"])
     result.pop("config")
     return result
