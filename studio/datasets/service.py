@@ -180,7 +180,8 @@ class DatasetService:
 
     def page(self, version_id: int, *, after: tuple | None = None, limit: int = 200, sort: str = "position",
              descending: bool = False, split: str | None = None, tag: str | None = None,
-             min_len: int | None = None, max_len: int | None = None, search: str | None = None) -> list[dict[str, Any]]:
+             min_len: int | None = None, max_len: int | None = None, search: str | None = None,
+             positions: list[int] | None = None) -> list[dict[str, Any]]:
         """One page of rows after the keyset `after` = (sort key, position) of the last row shown.
 
         Default order walks the (version_id, position) index, so every page costs the same
@@ -203,6 +204,8 @@ class DatasetService:
         if max_len is not None:
             where.append(f"{LENGTH_SQL} <= ?")
             params.append(max_len)
+        if positions is not None:  # the rows a quality finding links to
+            where.append(f"r.position IN ({','.join(str(int(p)) for p in positions) or '-1'})")
         if search and search.strip():
             self.ensure_search_index()
             where.append("r.example_id IN (SELECT rowid FROM examples_fts WHERE examples_fts MATCH ?)")

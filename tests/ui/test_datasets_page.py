@@ -1,0 +1,145 @@
+"""The Datasets page end to end: import through the dialog, scroll, edit a row, rate two pairs.
+
+Real SQLite and the real service on worker threads; no model is needed (token counts are
+estimates in this home). Screenshots of each view go to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def shot(widget, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    widget.grab().save(str(SHOTS / f"{name}.png"))
+
+
+@pytest.fixture
+def chats(tmp_path):
+    path = tmp_path / "support_chats.jsonl"
+    with open(path, "w") as f:
+        for i in range(450):
+            f.write(json.dumps({"conversations": [
+                {"from": "human", "value": f"My order #{1000 + i} has not arrived. What can I do?"},
+                {"from": "gpt", "value": f"Sorry about order #{1000 + i}. I have checked the tracking: it ships tomorrow."}]}) + "\n")
+    return path
+
+
+def test_import_scroll_edit_and_rate(qtbot, studio, chats, tmp_path):
+    from studio.dataset_rows import append_rows, iter_rows
+    from studio.datasets.service import DatasetService
+    from ui.datasets_page import DatasetsPage
+
+    page = DatasetsPage(studio)
+    qtbot.addWidget(page)
+    page.resize(1400, 820)
+    page.show()
+
+    # import through the dialog: it shows the mapping it chose before storing anything
+    dlg = page.open_import(str(chats))
+    qtbot.waitUntil(lambda: "sharegpt" in dlg.mapping_label.text(), timeout=10_000)
+    assert "kind <b>sft</b>" in dlg.mapping_label.text() and "from → role" in dlg.mapping_label.text()
+    assert dlg.name_edit.text() == "support_chats" and dlg.import_button.isEnabled()
+    qtbot.wait(50)  # let the layout settle before the screenshot
+    shot(dlg, "datasets_import")
+    dlg.import_button.click()
+    qtbot.waitUntil(lambda: page.info is not None and page.model.rowCount() > 0, timeout=15_000)
+    assert page.info["name"] == "support_chats" and page.info["rows"] == 450
+    assert page.model.rowCount() == 200  # one page, not the whole version
+
+    # scrolling to the end fetches the next pages (keyset), until every row is there
+    for _ in range(5):
+        page.table.scrollToBottom()
+        qtbot.wait(50)
+    qtbot.waitUntil(lambda: page.model.rowCount() == 450, timeout=15_000)
+    assert [r["position"] for r in page.model.rows] == list(range(450))
+
+    # select a row: its transcript shows; edit it in the editor: a new version holds the change
+    page.table.selectRow(5)
+    qtbot.waitUntil(lambda: "#1005" in page.transcript.toPlainText(), timeout=10_000)
+    page.edit_button.click()
+    editor = page.editor
+    qtbot.waitUntil(lambda: "<start_of_turn>model" in editor.preview.toPlainText(), timeout=10_000)
+    assert editor.preview.toPlainText().startswith("<bos><start_of_turn>user\nMy order #1005")
+    before = editor.token_label.text()
+    editor.turns[1].content.setPlainText("Your parcel #1005 was delivered to the neighbour at number 12, who has signed for it.")
+    qtbot.waitUntil(lambda: editor.token_label.text() != before, timeout=10_000)
+    shot(editor, "datasets_editor")
+    editor.save_button.click()
+    qtbot.waitUntil(lambda: page.info["version"] == 2 and page.model.rowCount() > 0, timeout=15_000)
+    svc = DatasetService(studio)
+    assert svc.get_row(page.info["version_id"], 5)["row"]["messages"][1]["content"].startswith("Your parcel #1005")
+    assert svc.get_row(svc.show("support_chats", 1)["version_id"], 5)["row"]["messages"][1]["content"].startswith("Sorry")
+
+    # delete two rows, then undo: the restored version has the hash of version 2
+    page.table.selectRow(0)
+    page.table.selectionModel().select(page.model.index(1, 0), page.table.selectionModel().SelectionFlag.Select | page.table.selectionModel().SelectionFlag.Rows)
+    page.delete_button.click()
+    qtbot.waitUntil(lambda: page.info["version"] == 3, timeout=15_000)
+    assert page.info["rows"] == 448
+    page.undo_button.click()
+    qtbot.waitUntil(lambda: page.info["version"] == 4, timeout=15_000)
+    assert page.info["content_hash"] == svc.show("support_chats", 2)["content_hash"]
+
+    # search narrows the table through FTS5
+    page.search.setText("1042")
+    qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=15_000)
+    page.table.selectRow(0)
+    qtbot.waitUntil(lambda: "#1042" in page.transcript.toPlainText(), timeout=10_000)
+    shot(page, "datasets")
+
+    # quality report: the histogram and findings
+    page.search.setText("")
+    page.side_tabs.setCurrentIndex(1)
+    page.quality.run_button.click()
+    qtbot.waitUntil(lambda: page.quality.findings.count() == 5, timeout=20_000)
+    assert "450" in page.quality.summary.text()
+    shot(page, "datasets_quality")
+
+    # rate two pairs with the keyboard: 1 (A) and 2 (B) append rows to the target dataset
+    append_rows(studio.db, "pairs", "preference", [
+        {"prompt": "Where is my parcel?", "chosen": "It ships tomorrow; here is the tracking link.", "rejected": "No idea."},
+        {"prompt": "Can I return shoes?", "chosen": "Yes, within 30 days with the receipt.", "rejected": "Maybe."},
+    ])
+    page.tabs.setCurrentIndex(1)
+    rate = page.rate_view
+    rate.source.setCurrentIndex(rate.source.findData("pairs"))
+    rate.target.setText("support_prefs")
+    rate.load_button.click()
+    qtbot.waitUntil(lambda: len(rate.pairs) == 2 and rate.choice_buttons["a"].isEnabled(), timeout=10_000)
+    shot(page, "rate")
+    first = rate.current()
+    rate.setFocus()
+    qtbot.keyClick(rate, Qt.Key.Key_1)
+    qtbot.waitUntil(lambda: rate.index == 1 and rate.choice_buttons["b"].isEnabled(), timeout=10_000)
+    second = rate.current()
+    qtbot.keyClick(rate, Qt.Key.Key_2)
+    qtbot.waitUntil(lambda: rate.index == 2, timeout=10_000)
+    rows = list(iter_rows(studio.db, svc.show("support_prefs")["version_id"]))
+    assert rows[0]["chosen"] == first.a and rows[0]["rejected"] == first.b
+    assert rows[1]["chosen"] == second.b and rows[1]["rejected"] == second.a
+    assert "2 ratings stored" in rate.agreement_label.text()
+    page.shutdown()
+
+
+def test_import_dialog_lists_problems_and_stores_nothing(qtbot, studio, tmp_path):
+    from ui.datasets_page import DatasetsPage
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}) + "\n"
+                   + json.dumps({"messages": [{"role": "user", "content": "Hi"}]}) + "\n")
+    page = DatasetsPage(studio)
+    qtbot.addWidget(page)
+    dlg = page.open_import(str(bad))
+    qtbot.waitUntil(lambda: "bad.jsonl:2:" in dlg.problems.toPlainText(), timeout=10_000)
+    dlg.import_button.click()
+    qtbot.waitUntil(lambda: "nothing was imported" in dlg.problems.toPlainText(), timeout=10_000)
+    assert "bad.jsonl:2: messages does not end with an assistant turn" in dlg.problems.toPlainText()
+    assert page.service.list() == []
+    page.shutdown()

@@ -1,0 +1,222 @@
+"""The example editor: the conversation as turns, a live token count, the exact training text.
+
+Typing restarts a short timer; when it fires, a worker thread renders the chosen chat template
+(the text SFT trains on, BOS included) and counts its tokens with the selected base model's
+own tokenizer (llama.cpp, vocab only). Rows that are not conversations (preference, prompt)
+are edited as JSON. Validation is the importer's: a row that would not import cannot be saved.
+"""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.datasets import shapes
+from studio.errors import StudioError
+from ui.dataset_table import run_in_thread
+
+ROLES = list(shapes.ROLES)
+
+
+class TurnEditor(QWidget):
+    changed = Signal()
+    remove_requested = Signal(object)
+
+    def __init__(self, role: str, content: str):
+        super().__init__()
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.role = QComboBox()
+        self.role.addItems(ROLES)
+        self.role.setCurrentText(role if role in ROLES else "user")
+        self.content = QPlainTextEdit(content)
+        self.content.setMinimumHeight(60)
+        self.content.setMaximumHeight(140)
+        remove = QPushButton("✕")
+        remove.setToolTip("Remove this turn")
+        remove.setFixedWidth(28)
+        col = QVBoxLayout()
+        col.addWidget(self.role)
+        col.addWidget(remove)
+        col.addStretch(1)
+        lay.addLayout(col)
+        lay.addWidget(self.content, 1)
+        self.role.currentTextChanged.connect(lambda _t: self.changed.emit())
+        self.content.textChanged.connect(self.changed.emit)
+        remove.clicked.connect(lambda: self.remove_requested.emit(self))
+
+    def value(self) -> dict:
+        return {"role": self.role.currentText(), "content": self.content.toPlainText()}
+
+
+class EditorDialog(QDialog):
+    saved = Signal(dict)  # the row, valid for the dataset's kind
+
+    def __init__(self, studio, kind: str, row: dict | None = None, title: str = "Edit example", parent=None):
+        super().__init__(parent)
+        self.studio = studio
+        self.kind = kind
+        self._workers: set = set()
+        self._counter = None
+        self.setWindowTitle(title)
+        self.resize(1100, 680)
+        self._timer = QTimer(self)  # debounce: render and count once typing pauses
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(250)
+        self._timer.timeout.connect(self._update_preview)
+        row = row or ({"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]}
+                      if kind == "sft" else {"prompt": "", "chosen": "", "rejected": ""} if kind == "preference"
+                      else {"prompt": "", "answer": ""})
+        self.as_turns = "messages" in row
+        split = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.addWidget(QLabel("<b>Conversation</b>" if self.as_turns else f"<b>{kind} row (JSON)</b>"))
+        self.turns: list[TurnEditor] = []
+        if self.as_turns:
+            self.turn_box = QVBoxLayout()
+            holder = QWidget()
+            holder.setLayout(self.turn_box)
+            self.turn_box.addStretch(1)
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setWidget(holder)
+            ll.addWidget(scroll, 1)
+            for m in row["messages"]:
+                self.add_turn(m["role"], m["content"])
+            add = QPushButton("Add turn")
+            add.clicked.connect(lambda: self.add_turn("assistant" if self.turns and self.turns[-1].value()["role"] == "user" else "user", ""))
+            ll.addWidget(add)
+        else:
+            self.json_edit = QPlainTextEdit(json.dumps(row, ensure_ascii=False, indent=2))
+            self.json_edit.textChanged.connect(self._schedule)
+            ll.addWidget(self.json_edit, 1)
+        split.addWidget(left)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Template"))
+        self.template = QComboBox()
+        from engines.templates import TEMPLATES
+
+        for name, tpl in TEMPLATES.items():
+            self.template.addItem(tpl.label, name)
+        self.template.currentIndexChanged.connect(lambda _i: self._schedule())
+        top.addWidget(self.template)
+        top.addStretch(1)
+        self.token_label = QLabel("Tokens: …")
+        self.token_label.setObjectName("tokenCount")
+        top.addWidget(self.token_label)
+        rl.addLayout(top)
+        rl.addWidget(QLabel("Exact training text (what the chat template produces):"))
+        self.preview = QPlainTextEdit()
+        self.preview.setObjectName("templatePreview")
+        self.preview.setReadOnly(True)
+        rl.addWidget(self.preview, 1)
+        self.problem = QLabel("")
+        self.problem.setObjectName("editorProblem")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #c62828;")
+        rl.addWidget(self.problem)
+        split.addWidget(right)
+        split.setSizes([550, 550])
+        lay = QVBoxLayout(self)
+        lay.addWidget(split, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
+        lay.addWidget(buttons)
+        self._schedule()
+
+    # ---- turns ----------------------------------------------------------------------------
+    def add_turn(self, role: str, content: str) -> TurnEditor:
+        t = TurnEditor(role, content)
+        t.changed.connect(self._schedule)
+        t.remove_requested.connect(self._remove_turn)
+        self.turn_box.insertWidget(len(self.turns), t)
+        self.turns.append(t)
+        self._schedule()
+        return t
+
+    def _remove_turn(self, t: TurnEditor) -> None:
+        self.turns.remove(t)
+        t.setParent(None)
+        t.deleteLater()
+        self._schedule()
+
+    def current_row(self) -> dict:
+        if self.as_turns:
+            return {"messages": [t.value() for t in self.turns]}
+        return json.loads(self.json_edit.toPlainText())
+
+    # ---- live preview ----------------------------------------------------------------------
+    def _schedule(self) -> None:
+        self._timer.start()
+
+    def _update_preview(self) -> None:
+        try:
+            row = self.current_row()
+        except json.JSONDecodeError as e:
+            self.problem.setText(f"Not valid JSON: {e.msg} (line {e.lineno})")
+            return
+        messages = shapes.as_messages(row)
+        run_in_thread(self._render_and_count, self.template.currentData(), messages,
+                      on_done=self._show_preview, on_error=self._preview_failed, owner=self)
+
+    def _render_and_count(self, template: str, messages: list[dict]) -> tuple[str, int | None, str]:
+        """Worker thread: the rendered training text and its token count."""
+        from engines.templates import get_template, render
+        from studio.datasets.tokens import default_counter
+
+        text = render(get_template(template).training, messages, bos_token="<bos>")
+        if self._counter is None:
+            self._counter = default_counter(self.studio) or False
+        if not self._counter:
+            return text, None, "no base model registered"
+        return text, self._counter.count(text, add_bos=False), self._counter.name
+
+    def _show_preview(self, result) -> None:
+        text, n, source = result
+        self.preview.setPlainText(text)
+        self.token_label.setText(f"Tokens: {n}  ({source})" if n is not None else f"Tokens: ~{len(text) // 4} ({source})")
+        try:
+            row = self.current_row()
+            shape = shapes.shape_for_kind(row, self.kind)
+            problems = ["the row has none of the expected fields"] if shape is None else shapes.map_record(row, shape)[1]
+        except json.JSONDecodeError:
+            problems = ["not valid JSON"]
+        self.problem.setText("; ".join(problems))
+        self.save_button.setEnabled(not problems)
+
+    def _preview_failed(self, exc: Exception) -> None:
+        self.preview.setPlainText("")
+        self.problem.setText(exc.message if isinstance(exc, StudioError) else f"Cannot render: {exc}")
+
+    def save(self) -> None:
+        try:
+            row = self.current_row()
+        except json.JSONDecodeError as e:
+            self.problem.setText(f"Not valid JSON: {e.msg} (line {e.lineno})")
+            return
+        shape = shapes.shape_for_kind(row, self.kind)
+        problems = ["the row has none of the expected fields"] if shape is None else shapes.map_record(row, shape)[1]
+        if problems:
+            self.problem.setText("; ".join(problems))
+            return
+        self.saved.emit(row)
+        self.accept()
