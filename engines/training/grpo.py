@@ -1,0 +1,310 @@
+"""Group Relative Policy Optimization: trl's GRPOTrainer with LoRA on a `prompt` dataset.
+
+RL with verifiable rewards: for each prompt the policy samples a group of completions, each
+is scored by the weighted reward functions of engines/training/rewards.py (exact answer,
+code tests, format, a trained reward model, a length penalty), and the policy moves toward
+the completions that scored above their group's mean. `beta` keeps it near the reference
+(the starting adapter, or the base) with a KL penalty.
+
+Live charts: mean reward per function, the total reward, KL, completion length, the fraction
+solved (verifiable rewards at 1.0) and the reward-hacking monitors, which read every batch of
+completions with their rewards (engines/training/monitors.py). Sample completions with their
+rewards are logged every `sample_every` steps.
+
+    python -m engines.training.grpo config.yaml
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engines.training.common import (
+    STAGING,
+    Emit,
+    ShouldStop,
+    TrainingError,
+    check,
+    finish_adapter,
+    make_callback,
+    trainer_args_common,
+    train_with_recovery,
+)
+from engines.training.monitors import RewardHackingMonitor, pick_samples
+from engines.training.preference_common import (
+    PreferenceFields,
+    adapter_meta,
+    load_policy,
+    load_split,
+    prompt_dataset,
+    resolve,
+    world_size,
+)
+from engines.training.rewards import NEEDS_COLUMN, VERIFIABLE, build_rewards, completion_text, parse_specs
+
+GRPO_LOSS_TYPES = ("dapo", "grpo", "dr_grpo", "bnpo", "cispo", "sapo")
+
+
+@dataclass
+class GRPOJobConfig(PreferenceFields):
+    """A GRPO run: LoRA on the base or a starting adapter, rewarded by weighted functions."""
+
+    rewards: list = field(
+        default_factory=lambda: [{"name": "exact_match", "weight": 1.0}],
+        metadata={"help": "Reward functions with weights, e.g. [{'name': 'exact_match'}, {'name': 'length_penalty', 'weight': 0.2, 'target_chars': 200}]. "
+                  "Names: exact_match, code_tests, format, reward_model (adapter_dir=...), length_penalty, length_bonus."},
+    )
+    num_generations: int = field(default=4, metadata={"help": "Completions sampled per prompt (the group); more gives a steadier baseline."})
+    max_completion_length: int = field(default=128, metadata={"help": "Tokens per sampled completion; the share hitting it is monitored."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the rollouts (exploration)."})
+    beta: float = field(default=0.04, metadata={"help": "KL penalty toward the reference (0: none, and KL is not computed)."})
+    loss_type: str = field(default="dapo", metadata={"help": "GRPO loss normalisation: " + ", ".join(GRPO_LOSS_TYPES) + "."})
+    batch_size: int = field(default=8, metadata={"help": "Completions per device per step; a multiple of num_generations."})
+    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (RL wants a small one)."})
+    eval_fraction: float = field(default=0.0, metadata={"help": "Share of prompts held out (GRPO reports training rewards; 0 keeps all)."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.num_generations >= 2, "num_generations must be at least 2: GRPO compares completions within a group")
+        check(self.batch_size % self.num_generations == 0,
+              f"batch_size {self.batch_size} must be a multiple of num_generations {self.num_generations}",
+              f"use batch_size {self.num_generations * max(1, self.batch_size // self.num_generations)}")
+        check(self.max_completion_length >= 1, "max_completion_length must be at least 1")
+        check(self.temperature > 0, "temperature must be positive")
+        check(self.beta >= 0, "beta cannot be negative")
+        check(self.loss_type in GRPO_LOSS_TYPES, f"loss_type {self.loss_type!r} is not one of {', '.join(GRPO_LOSS_TYPES)}")
+        try:
+            parse_specs(self.rewards)
+        except ValueError as e:
+            raise TrainingError(f"Bad rewards setting: {e}", hint="see the rewards field's help") from e
+
+
+class RolloutObserver:
+    """Wraps the reward functions to see each batch of completions with every reward."""
+
+    def __init__(self, names: list[str], weights: list[float]):
+        self.names = names
+        self.weights = weights
+        self._pending: dict[str, list] = {}
+        self._batch: dict[str, Any] | None = None
+        self.batches: list[dict[str, Any]] = []
+
+    def wrap(self, fn, name: str):
+        def observed(prompts, completions, completion_ids=None, **kw):
+            out = fn(prompts, completions, completion_ids=completion_ids, **kw)
+            if self._batch is None or self._batch["completions"] is not completions:
+                self._batch = {"prompts": prompts, "completions": completions,
+                               "lengths": [len(c) for c in completion_ids] if completion_ids is not None else None,
+                               "answer": kw.get("answer")}
+                self._pending = {}
+            self._pending[name] = out
+            if len(self._pending) == len(self.names):
+                self.batches.append({**self._batch, "per_func": dict(self._pending)})
+                self._batch, self._pending = None, {}
+            return out
+
+        observed.__name__ = name
+        return observed
+
+    def drain(self) -> list[dict[str, Any]]:
+        out, self.batches = self.batches, []
+        return out
+
+    def totals(self, per_func: dict[str, list]) -> list[float]:
+        n = len(next(iter(per_func.values())))
+        total = [0.0] * n
+        for name, w in zip(self.names, self.weights):
+            for i, v in enumerate(per_func[name]):
+                if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                    total[i] += w * float(v)
+        return total
+
+
+def _monitor_callback(observer: RolloutObserver, cfg: GRPOJobConfig, emit: Emit, on_warning):
+    """Runs before the progress callback in on_log: adds solved share and monitor metrics to the
+    same log, and emits samples and warnings."""
+    from transformers import TrainerCallback
+
+    mcfg = cfg.monitor_config
+    monitor = RewardHackingMonitor(mcfg, max_length=cfg.max_completion_length)
+    verifiable = [n for n in observer.names if n in VERIFIABLE]
+
+    class _Monitor(TrainerCallback):
+        def __init__(self):
+            self.rewards: list[float] = []
+            self.warnings: list[dict[str, Any]] = []
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            batches = observer.drain()
+            if logs is None or not batches or any(k.startswith("eval_") for k in logs):
+                return
+            prompts = [p for b in batches for p in b["prompts"]]
+            texts = [completion_text(c) for b in batches for c in b["completions"]]
+            totals = [t for b in batches for t in observer.totals(b["per_func"])]
+            lengths = [x for b in batches for x in (b["lengths"] or [len(completion_text(c)) for c in b["completions"]])]
+            self.rewards.append(sum(totals) / len(totals))
+            if verifiable:
+                solved = [
+                    any((b["per_func"][n][i] or 0.0) >= 1.0 for n in verifiable)
+                    for b in batches for i in range(len(b["completions"]))
+                ]
+                logs["solved"] = sum(solved) / len(solved)
+            kl = logs.get("kl")
+            metrics, warnings = monitor.observe(state.global_step, texts, totals, lengths, kl=kl) if mcfg.enabled else ({}, [])
+            logs.update(metrics)
+            if mcfg.enabled and (state.global_step % mcfg.sample_every == 0 or state.global_step == 1):
+                per_func = {n: [v for b in batches for v in b["per_func"][n]] for n in observer.names}
+                emit("samples", step=state.global_step,
+                     samples=pick_samples(prompts, texts, totals, mcfg.samples_per_log, length=lengths, **per_func))
+            for w in warnings:
+                self.warnings.append(w)
+                on_warning(w)
+
+    return _Monitor()
+
+
+def run_grpo(
+    cfg: GRPOJobConfig,
+    emit: Emit,
+    should_stop: ShouldStop,
+    *,
+    workdir: str | os.PathLike | None = None,
+    request_stop=None,
+) -> dict[str, Any]:
+    """Train a GRPO adapter. Result: adapter_dir, first/last mean reward, solved share, warnings."""
+    import torch
+    from trl import GRPOConfig, GRPOTrainer
+
+    base = Path(workdir or os.getcwd())
+    ckpt_dir = resolve(cfg.checkpoint_dir, base)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = resolve(cfg.output_dir, base)
+    stop_flag: list[str] = []
+
+    # -- setup --
+    torch.manual_seed(cfg.seed)
+    specs = parse_specs(cfg.rewards)
+    needs = {s.name: NEEDS_COLUMN[s.name] for s in specs if s.name in NEEDS_COLUMN}
+    train_ds, _ = load_split(cfg, base, lambda rows, src: prompt_dataset(rows, src, needs))
+    emit("log", message=f"loading base model {cfg.base_model_path}" + (f" with adapter {cfg.adapter_path}" if cfg.adapter_path else ""))
+    model, tokenizer, info, peft_config = load_policy(cfg)
+    template_training = tokenizer.chat_template
+    funcs, weights, names = build_rewards(specs, base_model_dir=cfg.base_model_path)
+    observer = RolloutObserver(names, weights)
+    funcs = [observer.wrap(f, n) for f, n in zip(funcs, names)]
+
+    def on_warning(w: dict[str, Any]) -> None:
+        stopping = cfg.monitor_config.stop_on_warning
+        emit("warning", **w, stopping=stopping)
+        if stopping:
+            stop_flag.append(w["monitor"])
+            if request_stop:
+                request_stop(f"monitor: {w['monitor']}")
+
+    common = trainer_args_common(cfg, info["device"], info["precision"], ckpt_dir / STAGING)
+    common["per_device_eval_batch_size"] = cfg.num_generations
+    args = GRPOConfig(
+        **common,
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature,
+        beta=cfg.beta,
+        loss_type=cfg.loss_type,
+        reward_weights=weights,
+        eval_strategy="no",
+        log_completions=False,
+        shuffle_dataset=True,
+    )
+    args.remove_unused_columns = False  # the rewards read `answer` and `tests`
+    callback = make_callback(
+        emit, lambda: should_stop() or bool(stop_flag), ckpt_dir,
+        samples_per_step=cfg.batch_size * cfg.gradient_accumulation_steps * world_size(),
+        keep_checkpoints=cfg.keep_checkpoints,
+    )
+    mon = _monitor_callback(observer, cfg, emit, on_warning)
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=train_ds,
+                          processing_class=tokenizer, peft_config=peft_config, callbacks=[mon, callback])
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    emit("log", message=f"{info['device']} · {len(train_ds)} prompts x {cfg.num_generations} completions · rewards: "
+         + ", ".join(f"{n} x{w:g}" for n, w in zip(names, weights)) + f" · {trainable:,} trainable")
+
+    # -- train --
+    resume = resolve(cfg.resume_from, base) if cfg.resume_from else None
+    output = train_with_recovery(trainer, resume, batch_size=cfg.batch_size, max_length=cfg.max_length)
+    r = mon.rewards
+    k = max(1, min(5, len(r) // 4))  # average a few steps at each end: single steps are noisy
+    solved = [h["solved"] for h in callback.history if "solved" in h]
+    result: dict[str, Any] = {
+        "method": "grpo",
+        "steps": trainer.state.global_step,
+        "total_steps": trainer.state.max_steps,
+        "train_loss": float(output.training_loss),
+        "rewards": names,
+        "reward_weights": weights,
+        "reward_first": sum(r[:k]) / k if r else None,
+        "reward_last": sum(r[-k:]) / k if r else None,
+        "solved_first": sum(solved[:k]) / k if solved else None,
+        "solved_last": sum(solved[-k:]) / k if solved else None,
+        "kl_last": next((h["kl"] for h in reversed(callback.history) if "kl" in h), None),
+        "warnings": mon.warnings,
+        "device": info["device"],
+        "trainable_parameters": trainable,
+        "chat_template_name": cfg.chat_template,
+        "stopped": callback.stopped,
+        "stop_reason": f"monitor: {stop_flag[0]}" if stop_flag else None,
+        "last_checkpoint": str(callback.last_checkpoint) if callback.last_checkpoint else None,
+    }
+    if callback.stopped:
+        return result
+
+    # -- save --
+    if trainer.is_world_process_zero():
+        from engines.templates import inference_template
+
+        if "ref" in getattr(trainer.model, "peft_config", {}):
+            trainer.model.delete_adapter("ref")
+        meta = adapter_meta("grpo", cfg, reward_first=result["reward_first"], reward_last=result["reward_last"])
+        finish_adapter(trainer, tokenizer, out_dir, template_training, meta)
+        result["adapter_dir"] = str(out_dir)
+        result["chat_template"] = inference_template(template_training)
+        emit("artifact", name="adapter", path=str(out_dir))
+    return result
+
+
+def run_job(config: dict[str, Any], ctx) -> dict[str, Any]:
+    """The job child's entry (engines.run_job JOB_KINDS['grpo'])."""
+    from engines.jobkit import JobStopped
+
+    data = dict(config)
+    data["checkpoint_dir"] = str(ctx.checkpoints_dir)
+    data["output_dir"] = str(ctx.output_dir / "adapter")
+    if ctx.resume and (ck := ctx.latest_checkpoint()) is not None:
+        data["resume_from"] = str(ck)
+    cfg = GRPOJobConfig.from_dict(data)
+    result = run_grpo(cfg, ctx.emit, ctx.should_stop, workdir=ctx.job_dir, request_stop=ctx.request_stop)
+    if result.get("stopped"):
+        raise JobStopped()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    import json
+
+    import yaml
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m engines.training.grpo CONFIG.yaml", file=sys.stderr)
+        return 2
+    cfg = GRPOJobConfig.from_dict(yaml.safe_load(Path(argv[0]).read_text(encoding="utf-8")) or {})
+    result = run_grpo(cfg, lambda type, **d: print(json.dumps({"type": type, **d}, default=str), flush=True), lambda: False)
+    print(json.dumps({"type": "done", "result": result}, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""What the reward-model, DPO and GRPO engines share beyond engines/training/common.py.
+
+- `PreferenceFields`: the config fields the three methods have in common (the same names as
+  SFTJobConfig, so `common.trainer_args_common` and the studio's job builder apply unchanged),
+  plus the starting adapter and the reward-hacking monitor settings.
+- Row checks and conversion of `preference` rows (`{"prompt", "chosen", "rejected"}`) and
+  `prompt` rows (`{"prompt", "answer"?, "tests"?}`) into trl's conversational format, with errors
+  that name the file, the row and the fix.
+- `load_policy`: the base causal LM with the starting adapter (trainable) when there is one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engines.training.common import (
+    TrainingError,
+    check,
+    config_from_dict,
+    config_to_dict,
+    load_base,
+    read_jsonl,
+)
+from engines.training.monitors import MonitorConfig
+
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class PreferenceFields:
+    """Fields every preference method has (see SFTJobConfig for the same names)."""
+
+    base_model_path: str = field(default="", metadata={"help": "Hugging Face directory of the base model (a GGUF base is converted to one first)."})
+    adapter_path: str = field(default="", metadata={"help": "A LoRA adapter to start from (an SFT fine-tune); empty: start from the base."})
+    train_file: str = field(default="", metadata={"help": "JSONL of training rows."})
+    eval_file: str = field(default="", metadata={"help": "JSONL of held-out rows (empty: split off eval_fraction of train_file)."})
+    output_dir: str = field(default="output/adapter", metadata={"help": "Where the finished adapter is written (relative paths: inside the job folder)."})
+    checkpoint_dir: str = field(default="checkpoints", metadata={"help": "Where checkpoint-<step> folders go; Resume reads the newest."})
+    resume_from: str = field(default="", metadata={"help": "A checkpoint folder to continue from."})
+    chat_template: str = field(default="gemma", metadata={"help": "gemma | chatml | llama3 | model. The same template is used for training and inference."})
+    chat_template_text: str = field(default="", metadata={"help": "The template's training text, filled by the studio so a job re-runs identically."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scale numerator (alpha/r scales the update)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA input (0 keeps policy and reference log-probs comparable)."})
+    target_modules: str = field(default="all-linear", metadata={"help": "'all-linear' or a comma list like 'q_proj,v_proj'."})
+    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (preference methods want ~4x less than SFT)."})
+    lr_scheduler: str = field(default="constant", metadata={"help": "Learning-rate schedule: " + ", ".join(SCHEDULERS) + "."})
+    warmup_steps: int = field(default=0, metadata={"help": "Steps of linear warm-up."})
+    epochs: float = field(default=1.0, metadata={"help": "Passes over the data (ignored when max_steps > 0)."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
+    batch_size: int = field(default=4, metadata={"help": "Rows per device per step."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Steps whose gradients add up before one update."})
+    max_length: int = field(default=512, metadata={"help": "Tokens per prompt + answer; longer pairs are dropped or truncated."})
+    seed: int = field(default=42, metadata={"help": "Seed for data order and LoRA init."})
+    eval_fraction: float = field(default=0.1, metadata={"help": "Share of rows held out when no eval_file is given."})
+    eval_steps: int = field(default=0, metadata={"help": "Evaluate every N steps (0: at each checkpoint)."})
+    save_steps: int = field(default=50, metadata={"help": "Write a checkpoint every N steps (0: only when stopped)."})
+    keep_checkpoints: int = field(default=2, metadata={"help": "How many of the newest checkpoints to keep."})
+    logging_steps: int = field(default=1, metadata={"help": "Report metrics every N steps."})
+    precision: str = field(default="auto", metadata={"help": "auto | fp32 | bf16 | fp16."})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward: less memory, slower."})
+    qlora: bool = field(default=False, metadata={"help": "Load the base in 4-bit (CUDA only)."})
+    monitors: dict = field(default_factory=dict, metadata={"help": "Reward-hacking monitor settings (see engines/training/monitors.py MonitorConfig)."})
+
+    def __post_init__(self) -> None:
+        check(self.lora_r >= 1, f"lora_r must be at least 1, not {self.lora_r}")
+        check(self.lora_alpha >= 1, f"lora_alpha must be at least 1, not {self.lora_alpha}")
+        check(0.0 <= self.lora_dropout < 1.0, f"lora_dropout must be in [0, 1), not {self.lora_dropout}")
+        check(0.0 < self.learning_rate < 1.0, f"learning_rate must be in (0, 1), not {self.learning_rate}")
+        check(self.lr_scheduler in SCHEDULERS, f"lr_scheduler {self.lr_scheduler!r} is not one of {', '.join(SCHEDULERS)}")
+        check(self.precision in PRECISIONS, f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        check(self.batch_size >= 1, f"batch_size must be at least 1, not {self.batch_size}")
+        check(self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be at least 1")
+        check(16 <= self.max_length <= 131072, f"max_length must be between 16 and 131072, not {self.max_length}")
+        check(self.max_steps > 0 or self.epochs > 0, "set max_steps > 0 or epochs > 0", "a run needs a length")
+        check(0.0 <= self.eval_fraction < 0.5, f"eval_fraction must be in [0, 0.5), not {self.eval_fraction}")
+        check(self.warmup_steps >= 0 and self.save_steps >= 0 and self.eval_steps >= 0, "step counts cannot be negative")
+        check(self.logging_steps >= 1, "logging_steps must be at least 1")
+        if self.chat_template not in ("gemma", "chatml", "llama3", "model") and not self.chat_template_text:
+            raise TrainingError(f"Unknown chat template {self.chat_template!r}", "choose gemma, chatml, llama3 or model")
+        try:
+            self.monitor_config  # noqa: B018 - validates the monitor settings now, not mid-run
+        except (TypeError, ValueError) as e:
+            raise TrainingError(f"Bad monitor settings: {e}", hint="see MonitorConfig in engines/training/monitors.py") from e
+
+    @property
+    def monitor_config(self) -> MonitorConfig:
+        return MonitorConfig.from_dict(self.monitors)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        return config_from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return config_to_dict(self)
+
+
+def resolve(path: str, base: Path) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else base / p
+
+
+# ---- rows -------------------------------------------------------------------------------------
+
+
+def _as_messages(value: Any, role: str) -> list[dict[str, str]]:
+    if isinstance(value, str):
+        return [{"role": role, "content": value}]
+    return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
+def _is_text_or_messages(v: Any) -> bool:
+    if isinstance(v, str):
+        return bool(v.strip())
+    return isinstance(v, list) and bool(v) and all(isinstance(m, dict) and "role" in m and "content" in m for m in v)
+
+
+def check_preference_rows(rows: list[dict], source: str) -> None:
+    for n, r in enumerate(rows, 1):
+        if "prompt" in r and "answer" in r and "chosen" not in r:
+            raise TrainingError(
+                f"{source}: row {n} is a prompt row (prompt/answer), not a preference pair",
+                hint="reward models and DPO need a preference dataset with prompt, chosen and rejected; use GRPO for prompt datasets",
+            )
+        if "messages" in r and "chosen" not in r:
+            raise TrainingError(
+                f"{source}: row {n} is an SFT conversation, not a preference pair",
+                hint="pick a preference dataset (prompt, chosen, rejected), for example one made in the Rate view",
+            )
+        missing = [k for k in ("prompt", "chosen", "rejected") if k not in r]
+        if missing:
+            raise TrainingError(f"{source}: row {n} has no {', '.join(missing)}", hint="preference rows need prompt, chosen and rejected")
+        for k in ("prompt", "chosen", "rejected"):
+            if not _is_text_or_messages(r[k]):
+                raise TrainingError(f"{source}: row {n}: {k!r} is empty or not text/messages", hint="fix or drop that row in the dataset")
+        if r["chosen"] == r["rejected"]:
+            raise TrainingError(f"{source}: row {n}: chosen and rejected are identical, so there is nothing to prefer", hint="drop that row")
+
+
+def preference_dataset(rows: list[dict], source: str):
+    """Preference rows as trl's conversational preference dataset (prompt / chosen / rejected)."""
+    from datasets import Dataset
+
+    check_preference_rows(rows, source)
+    return Dataset.from_list([
+        {
+            "prompt": _as_messages(r["prompt"], "user"),
+            "chosen": _as_messages(r["chosen"], "assistant"),
+            "rejected": _as_messages(r["rejected"], "assistant"),
+        }
+        for r in rows
+    ])
+
+
+def prompt_dataset(rows: list[dict], source: str, needs: dict[str, str]):
+    """Prompt rows as trl's conversational prompt dataset; `needs` maps reward name -> column."""
+    from datasets import Dataset
+
+    for n, r in enumerate(rows, 1):
+        if "chosen" in r and "rejected" in r:
+            raise TrainingError(
+                f"{source}: row {n} is a preference pair, not a prompt row",
+                hint="GRPO needs a prompt dataset; train a reward model or DPO on preference data",
+            )
+        if "prompt" not in r or not _is_text_or_messages(r["prompt"]):
+            raise TrainingError(f"{source}: row {n} has no prompt", hint="prompt rows look like {\"prompt\": ..., \"answer\": ...}")
+        for reward, column in needs.items():
+            v = r.get(column)
+            if v is None or (isinstance(v, (str, list)) and not v):
+                raise TrainingError(
+                    f"{source}: row {n} has no {column!r}, which the {reward} reward needs",
+                    hint=f"add {column!r} to every row, or drop the {reward} reward",
+                )
+    out = []
+    for r in rows:
+        item: dict[str, Any] = {"prompt": _as_messages(r["prompt"], "user")}
+        item["answer"] = "" if r.get("answer") is None else str(r["answer"])
+        tests = r.get("tests")
+        item["tests"] = "\n".join(tests) if isinstance(tests, list) else (tests or "")
+        out.append(item)
+    return Dataset.from_list(out)
+
+
+def load_split(cfg: PreferenceFields, base: Path, make):
+    """(train, eval or None) datasets, with `make(rows, source)` converting rows."""
+    train = make(read_jsonl(resolve(cfg.train_file, base)), cfg.train_file)
+    if cfg.eval_file:
+        return train, make(read_jsonl(resolve(cfg.eval_file, base)), cfg.eval_file)
+    if cfg.eval_fraction > 0 and len(train) >= 4:
+        split = train.train_test_split(test_size=cfg.eval_fraction, seed=cfg.seed)
+        return split["train"], split["test"]
+    return train, None
+
+
+# ---- model ------------------------------------------------------------------------------------
+
+
+def load_policy(cfg: PreferenceFields):
+    """(model, tokenizer, info, peft_config or None): with a starting adapter the model is a
+    trainable PeftModel and no new LoRA is made; otherwise trl adds the LoRA from peft_config."""
+    from engines.training.common import lora_config
+
+    model, tokenizer, info = load_base(
+        cfg.base_model_path, template=cfg.chat_template, template_text=cfg.chat_template_text,
+        precision=cfg.precision, qlora=cfg.qlora, gradient_checkpointing=cfg.gradient_checkpointing,
+    )
+    if cfg.adapter_path:
+        from peft import PeftModel
+
+        if not (Path(cfg.adapter_path) / "adapter_config.json").exists():
+            raise TrainingError(f"{cfg.adapter_path} is not a LoRA adapter folder (no adapter_config.json)",
+                                hint="pick an adapter the studio trained, or start from the base")
+        model = PeftModel.from_pretrained(model, cfg.adapter_path, is_trainable=True)
+        return model, tokenizer, info, None
+    return model, tokenizer, info, lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules)
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def adapter_meta(method: str, cfg: PreferenceFields, **extra: Any) -> dict[str, Any]:
+    return {
+        "method": method,
+        "chat_template_name": cfg.chat_template,
+        "config": cfg.to_dict(),
+        "base_model_path": cfg.base_model_path,
+        "parent_adapter_path": cfg.adapter_path or None,
+        **extra,
+    }
