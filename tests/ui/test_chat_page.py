@@ -1,0 +1,137 @@
+"""The Chat page: streaming into bubbles, thinking block, accounting, stop, edit-and-resend,
+auto routing with override, and errors that do not take the page down.
+
+Most tests talk to a real OpenAI-compatible HTTP server on 127.0.0.1 (scripted answers) so
+they never wait on a model; one streams from the real gemma-3-270m through the model host."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from engines.inference.openai_stub import StubServer
+from ui.chat_page import ChatPage
+
+
+def _script(prompt: str) -> str:
+    if prompt.rstrip().endswith("<think>") or prompt.endswith("<think>\n"):
+        return "Six sevens: 6*7 = 42. Check: 42/7 = 6.</think>"
+    return "The answer is **42**.\n\n```python\nprint(6 * 7)\n```<|im_end|>"
+
+
+@pytest.fixture
+def page(qtbot, studio):
+    p = ChatPage(studio)
+    qtbot.addWidget(p)
+    p.resize(1280, 800)
+    p.show()
+    qtbot.waitUntil(lambda: p.model_combo.count() > 0, timeout=5000)
+    yield p
+    p.shutdown()
+
+
+def _use_url(page, url: str) -> None:
+    from ui.chat_page import _select
+
+    _select(page.model_combo, url)
+    page._settings_changed()
+
+
+def _wait_turn(qtbot, page, timeout=30000):
+    qtbot.waitUntil(lambda: not page.runner.running, timeout=timeout)
+
+
+def test_reasoning_turn_streams_thinking_and_answer_with_accounting(qtbot, page):
+    with StubServer(_script) as srv:
+        _use_url(page, srv.url)
+        page.set_mode("reasoning")
+        page.send("What is 6 times 7?")
+        _wait_turn(qtbot, page)
+    user, bot = page.bubbles()
+    assert user.text == "What is 6 times 7?"
+    assert "42" in bot.text and "print(6 * 7)" in bot.text
+    assert "<code>" in bot.body.toHtml() or "monospace" in bot.body.toHtml() or "pre" in bot.body.toHtml()
+    assert bot.thinking.isVisible() and bot.thinking.toggle.text().startswith("Thought for")
+    assert not bot.thinking.body.isVisible()  # collapsed until clicked
+    bot.thinking.toggle.click()
+    assert bot.thinking.body.isVisible() and "42/7 = 6" in bot.thinking.body.toPlainText()
+    assert "hidden tokens" in bot.stats.text() and "first token" in bot.stats.text()
+    assert page.totals_label.text().startswith("1 turn")
+    conv = page.chat.get_conversation(page.conv_id)
+    assert conv["mode"] == "reasoning" and conv["messages"][-1]["meta"]["stats"]["hidden_tokens"] > 0
+    assert page.conv_list.count() == 1
+
+
+def test_edit_and_resend_replaces_the_rest_of_the_conversation(qtbot, page):
+    with StubServer(_script) as srv:
+        _use_url(page, srv.url)
+        page.send("first question")
+        _wait_turn(qtbot, page)
+        page.send("second question")
+        _wait_turn(qtbot, page)
+        assert len(page.bubbles()) == 4
+        first = page.bubbles()[0]
+        first.buttons["Edit"].click()
+        assert page.input.toPlainText() == "first question"
+        page.send("edited question")
+        _wait_turn(qtbot, page)
+    assert [b.text for b in page.bubbles() if b.role == "user"] == ["edited question"]
+    assert len(page.bubbles()) == 2
+    stored = page.chat.get_conversation(page.conv_id)["messages"]
+    assert [m["content"] for m in stored if m["role"] == "user"] == ["edited question"]
+
+
+def test_auto_mode_shows_the_route_and_the_user_can_override_it(qtbot, page):
+    with StubServer(_script) as srv:
+        _use_url(page, srv.url)
+        page.set_mode("auto")
+        page.send("hello!")
+        _wait_turn(qtbot, page)
+        assert page.route_label.text() == "Auto routed to Fast: small talk"
+        assert page.override_button.isVisible() or not page.isVisible()
+        page.override_button.click()
+        _wait_turn(qtbot, page)
+    msgs = page.chat.get_conversation(page.conv_id)["messages"]
+    assert len(msgs) == 2 and msgs[-1]["meta"]["mode"] == "reasoning" and msgs[-1]["thinking"]
+
+
+def test_unreachable_server_is_reported_and_the_page_keeps_working(qtbot, page, capsys):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    _use_url(page, f"http://127.0.0.1:{port}")
+    page.send("anyone there?")
+    _wait_turn(qtbot, page)
+    bot = page.bubbles()[-1]
+    assert "Could not reach the inference server" in bot.text
+    assert page.send_button.text() == "Send"
+    with StubServer(_script) as srv:  # the next message on a working server succeeds
+        _use_url(page, srv.url)
+        page.send("and now?")
+        _wait_turn(qtbot, page)
+    assert "42" in page.bubbles()[-1].text
+
+
+@pytest.mark.slow
+def test_real_model_streams_into_the_page_and_stop_ends_the_turn(qtbot, studio_with_model):
+    page = ChatPage(studio_with_model)
+    qtbot.addWidget(page)
+    try:
+        qtbot.waitUntil(lambda: page.model_combo.count() > 0, timeout=5000)
+        assert page.banner.isVisibleTo(page)  # the default model is a base model: semi-finished
+        page.max_fast.setValue(200)
+        page.temp_spin.setValue(0.0)
+        seen = []
+        page.runner.events.connect(seen.append)
+        page.send("Write a long story about a dragon.")
+        qtbot.waitUntil(lambda: any(e["type"] == "answer" for b in seen for e in b), timeout=60000)
+        page.stop()
+        _wait_turn(qtbot, page, timeout=30000)
+        msg = page.chat.get_conversation(page.conv_id)["messages"][-1]
+        assert msg["meta"]["stopped"] and msg["meta"]["finish_reason"] == "cancelled"
+        assert 0 < msg["meta"]["stats"]["visible_tokens"] < 200
+        assert "stopped" in page.bubbles()[-1].stats.text()
+    finally:
+        page.shutdown()
