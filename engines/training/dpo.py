@@ -24,6 +24,7 @@ from typing import Any
 
 from engines.training.common import (
     STAGING,
+    ensure_hf_base,
     Emit,
     ShouldStop,
     check,
@@ -188,6 +189,7 @@ def run_dpo(
     # -- setup --
     torch.manual_seed(cfg.seed)
     emit("log", message=f"loading base model {cfg.base_model_path}" + (f" with adapter {cfg.adapter_path}" if cfg.adapter_path else ""))
+    ensure_hf_base(cfg.base_model_path, cfg.base_gguf, emit)
     model, tokenizer, info, peft_config = load_policy(cfg)
     template_training = tokenizer.chat_template
     train_ds, eval_ds = load_split(cfg, base, preference_dataset)

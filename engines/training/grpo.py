@@ -25,6 +25,7 @@ from typing import Any
 
 from engines.training.common import (
     STAGING,
+    ensure_hf_base,
     Emit,
     ShouldStop,
     TrainingError,
@@ -69,6 +70,8 @@ class GRPOJobConfig(PreferenceFields):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if isinstance(self.rewards, str):  # from `--set rewards=...`
+            self.rewards = parse_rewards_text(self.rewards)
         check(self.num_generations >= 2, "num_generations must be at least 2: GRPO compares completions within a group")
         check(self.batch_size % self.num_generations == 0,
               f"batch_size {self.batch_size} must be a multiple of num_generations {self.num_generations}",
@@ -81,6 +84,26 @@ class GRPOJobConfig(PreferenceFields):
             parse_specs(self.rewards)
         except ValueError as e:
             raise TrainingError(f"Bad rewards setting: {e}", hint="see the rewards field's help") from e
+
+
+def parse_rewards_text(text: str) -> list:
+    """'exact_match,length_penalty:0.2' or a JSON list -> the rewards setting."""
+    import json
+
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise TrainingError(f"rewards is not valid JSON: {e.msg}", hint="e.g. [{\"name\": \"exact_match\"}]") from e
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, weight = part.partition(":")
+        try:
+            out.append({"name": name.strip(), "weight": float(weight) if weight else 1.0})
+        except ValueError:
+            raise TrainingError(f"rewards: weight {weight!r} of {name!r} is not a number", hint="e.g. exact_match,length_penalty:0.2") from None
+    return out
 
 
 class RolloutObserver:
@@ -191,6 +214,7 @@ def run_grpo(
     needs = {s.name: NEEDS_COLUMN[s.name] for s in specs if s.name in NEEDS_COLUMN}
     train_ds, _ = load_split(cfg, base, lambda rows, src: prompt_dataset(rows, src, needs))
     emit("log", message=f"loading base model {cfg.base_model_path}" + (f" with adapter {cfg.adapter_path}" if cfg.adapter_path else ""))
+    ensure_hf_base(cfg.base_model_path, cfg.base_gguf, emit)
     model, tokenizer, info, peft_config = load_policy(cfg)
     template_training = tokenizer.chat_template
     funcs, weights, names = build_rewards(specs, base_model_dir=cfg.base_model_path)

@@ -35,6 +35,7 @@ class PreferenceFields:
     """Fields every preference method has (see SFTJobConfig for the same names)."""
 
     base_model_path: str = field(default="", metadata={"help": "Hugging Face directory of the base model (a GGUF base is converted to one first)."})
+    base_gguf: str = field(default="", metadata={"help": "A GGUF base to convert into base_model_path first, when that folder is not there yet."})
     adapter_path: str = field(default="", metadata={"help": "A LoRA adapter to start from (an SFT fine-tune); empty: start from the base."})
     train_file: str = field(default="", metadata={"help": "JSONL of training rows."})
     eval_file: str = field(default="", metadata={"help": "JSONL of held-out rows (empty: split off eval_fraction of train_file)."})

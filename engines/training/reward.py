@@ -217,8 +217,9 @@ def run_reward(
             "A reward model starts from a base model, not from an adapter",
             hint="pick the fine-tune's base model; the score head and LoRA are trained from there",
         )
-    from engines.training.common import load_base, lora_config
+    from engines.training.common import ensure_hf_base, load_base, lora_config
 
+    ensure_hf_base(cfg.base_model_path, cfg.base_gguf, emit)
     emit("log", message=f"loading base model {cfg.base_model_path} with a score head")
     model, tokenizer, info = load_base(
         cfg.base_model_path, template=cfg.chat_template, template_text=cfg.chat_template_text,

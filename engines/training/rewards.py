@@ -252,8 +252,9 @@ def parse_specs(specs: Sequence[dict | str | RewardSpec]) -> list[RewardSpec]:
             raise ValueError(f"a reward must be a name or {{'name': ..., 'weight': ...}}, got {s!r}")
         if spec.name not in REWARD_NAMES:
             raise ValueError(f"unknown reward {spec.name!r}; choose from {', '.join(REWARD_NAMES)}")
-        if spec.name == "reward_model" and not spec.options.get("adapter_dir"):
-            raise ValueError("the reward_model reward needs 'adapter_dir' (the trained reward model's adapter)")
+        if spec.name == "reward_model" and not (spec.options.get("adapter_dir") or spec.options.get("model")):
+            # "model" is a registered reward model's name, which the studio resolves to adapter_dir
+            raise ValueError("the reward_model reward needs 'model' (a reward model's name) or 'adapter_dir'")
         out.append(spec)
     if not out:
         raise ValueError("at least one reward function is needed")
@@ -283,6 +284,8 @@ def build_rewards(
             model_dir = o.get("model_dir") or base_model_dir
             if not model_dir:
                 raise ValueError("the reward_model reward needs 'model_dir' (the reward model's base)")
+            if not o.get("adapter_dir"):
+                raise ValueError(f"the reward_model reward names {o.get('model')!r}, but no adapter_dir was resolved for it")
             fn = RewardModelScorer(model_dir, o["adapter_dir"])
         funcs.append(_named(fn, spec.name))
         weights.append(spec.weight)

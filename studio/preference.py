@@ -1,0 +1,181 @@
+"""Preference training in the studio: the reward / dpo / grpo methods, and scoring with an RM.
+
+Imported by studio.training, which registers the methods into the wizard and `studio train`:
+- reward: a reward model from a preference dataset (the Rate view and Compare votes feed it);
+- dpo: DPO from the same pairs, from the base or on top of an adapter (the reference);
+- grpo: RL on a prompt dataset with weighted rewards, one of which can be a trained RM.
+
+`score_answers(studio, rm_name, prompt, answers)` scores answers with a trained reward model,
+for the Rate and Compare views. It loads torch and the model, so the UI calls it in a worker
+thread, never on the GUI thread; the loaded model is cached per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from studio.errors import UserError
+from studio.training import register_method
+
+# Presets are data: the overrides each applies to the method's config dataclass.
+_COMMON = {
+    "quick": {"label": "Quick", "description": "A short run to see the curves move (minutes on a laptop).",
+              "config": {"lora_r": 8, "lora_alpha": 16, "max_steps": 40, "batch_size": 4, "max_length": 256, "save_steps": 20}},
+    "balanced": {"label": "Balanced", "description": "One pass over the data at rank 16.",
+                 "config": {"lora_r": 16, "lora_alpha": 32, "epochs": 1.0, "max_steps": -1, "batch_size": 4,
+                            "gradient_accumulation_steps": 2, "max_length": 512, "save_steps": 50}},
+    "thorough": {"label": "Thorough", "description": "Two passes at rank 32, for the final run on curated data.",
+                 "config": {"lora_r": 32, "lora_alpha": 64, "epochs": 2.0, "max_steps": -1, "batch_size": 4,
+                            "gradient_accumulation_steps": 4, "max_length": 1024, "save_steps": 100}},
+}
+
+
+def _presets(extra: dict[str, dict[str, Any]]) -> dict[str, dict]:
+    return {k: {**v, "config": {**v["config"], **extra.get(k, {})}} for k, v in _COMMON.items()}
+
+
+REWARD_PRESETS = _presets({"quick": {"learning_rate": 1e-4}, "balanced": {"learning_rate": 5e-5}, "thorough": {"learning_rate": 2e-5}})
+DPO_PRESETS = _presets({
+    "quick": {"learning_rate": 5e-5, "beta": 0.1},
+    "balanced": {"learning_rate": 2e-5, "beta": 0.1},
+    "thorough": {"learning_rate": 1e-5, "beta": 0.1},
+})
+GRPO_PRESETS = _presets({
+    # RL steps are generation-bound: fewer, with short completions first
+    "quick": {"learning_rate": 1e-5, "max_steps": 30, "batch_size": 8, "num_generations": 4, "max_completion_length": 64},
+    "balanced": {"learning_rate": 1e-5, "max_steps": 200, "batch_size": 8, "num_generations": 8, "max_completion_length": 256,
+                 "gradient_accumulation_steps": 1},
+    "thorough": {"learning_rate": 5e-6, "max_steps": 500, "batch_size": 16, "num_generations": 8, "max_completion_length": 512,
+                 "gradient_accumulation_steps": 1},
+})
+
+
+def _config(kind: str):
+    if kind == "reward":
+        from engines.training.reward import RewardJobConfig
+
+        return RewardJobConfig
+    if kind == "dpo":
+        from engines.training.dpo import DPOJobConfig
+
+        return DPOJobConfig
+    from engines.training.grpo import GRPOJobConfig
+
+    return GRPOJobConfig
+
+
+def _adapter_model(studio, name: str):
+    m = studio.registry.get(name)
+    if m.kind != "adapter" or m.format != "peft":
+        raise UserError(f"{m.name!r} is a {m.kind} ({m.format}), not a LoRA adapter the studio trained",
+                        hint="see `studio models list --kind adapter`")
+    return m
+
+
+def _check_lineage(studio, adapter, base_model_id: int) -> None:
+    if adapter.parent_id is not None and adapter.parent_id != base_model_id:
+        parent = studio.registry.get(adapter.parent_id)
+        raise UserError(f"Adapter {adapter.name!r} was trained on {parent.name!r}, not on the chosen base",
+                        hint=f"pick --base {parent.name!r}")
+
+
+def _prepare_policy(studio, plan: dict) -> dict:
+    """The starting adapter of DPO / GRPO (its frozen copy is the reference)."""
+    if not plan.get("adapter"):
+        return {}
+    m = _adapter_model(studio, plan["adapter"])
+    if (m.meta or {}).get("method") == "reward":
+        raise UserError(f"{m.name!r} is a reward model; a policy starts from a base or an SFT/DPO/GRPO adapter",
+                        hint="use the reward model as a GRPO reward: --set rewards=... with reward_model")
+    _check_lineage(studio, m, plan["base_model_id"])
+    return {"adapter_path": m.path}
+
+
+def _prepare_reward(studio, plan: dict) -> dict:
+    if plan.get("adapter"):
+        raise UserError("A reward model is trained from a base model, not from an adapter",
+                        hint="drop --adapter; the reward model gets its own score head and LoRA")
+    return {}
+
+
+def _prepare_grpo(studio, plan: dict) -> dict:
+    """Resolve `{"name": "reward_model", "model": RM_NAME}` rewards to the RM's folders."""
+    from engines.training.grpo import parse_rewards_text
+    from studio.hf_cache import hf_dir_for
+
+    out = _prepare_policy(studio, plan)
+    rewards = plan["config"].get("rewards")
+    if isinstance(rewards, str):
+        rewards = parse_rewards_text(rewards)
+    if rewards is None:
+        return out
+    resolved = []
+    for spec in rewards:
+        spec = dict(spec) if isinstance(spec, dict) else {"name": spec}
+        if spec["name"] == "reward_model" and not spec.get("adapter_dir"):
+            if not spec.get("model"):
+                raise UserError("The reward_model reward needs the reward model's name",
+                                hint='e.g. --set \'rewards=[{"name": "reward_model", "model": "my-rm"}]\'')
+            rm = _reward_model(studio, spec.pop("model"))
+            spec["adapter_dir"] = rm.path
+            spec["model_dir"] = str(hf_dir_for(studio.home, studio.registry.get(rm.parent_id)))
+        resolved.append(spec)
+    out["rewards"] = resolved
+    return out
+
+
+def _reward_model(studio, name: str):
+    m = _adapter_model(studio, name)
+    if (m.meta or {}).get("method") != "reward":
+        raise UserError(f"{m.name!r} is not a reward model (it was trained with {(m.meta or {}).get('method', 'unknown')})",
+                        hint="train one with `studio train reward` on a preference dataset")
+    if m.parent_id is None:
+        raise UserError(f"Reward model {m.name!r} has no base model recorded", hint="train it again from a base model")
+    return m
+
+
+# ---- scoring with a reward model (Rate and Compare views) -----------------------------------------
+_LOADED: dict[str, tuple[Any, Any]] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def score_answers(studio, rm_name: str, prompt: Any, answers: list[Any]) -> list[float]:
+    """The reward model's score of each answer to `prompt` (higher: preferred). Slow the first
+    time (loads the model): call it from a worker thread."""
+    from studio.hf_cache import hf_dir_for
+
+    if not answers:
+        return []
+    rm = _reward_model(studio, rm_name)
+    base_dir = hf_dir_for(studio.home, studio.registry.get(rm.parent_id))
+    if not (Path(base_dir) / "config.json").exists():
+        raise UserError(f"The base of {rm.name!r} has no Hugging Face copy yet ({base_dir})",
+                        hint="it is made when a training job first uses that base")
+    with _LOAD_LOCK:
+        if rm.path not in _LOADED:
+            from engines.training.reward import load_reward_model
+
+            _LOADED[rm.path] = load_reward_model(base_dir, rm.path)
+        model, tokenizer = _LOADED[rm.path]
+        from engines.training.reward import pair_messages, score_texts
+
+        return score_texts(model, tokenizer, [pair_messages(prompt, a) for a in answers])
+
+
+register_method(
+    "reward", "Reward model (from ranked pairs)", ("preference",), _config("reward"),
+    presets=REWARD_PRESETS, prepare=_prepare_reward,
+    description="Learn a scorer from A-better-than-B ratings; use it to score answers and as an RL reward.",
+)
+register_method(
+    "dpo", "DPO (direct preference optimisation)", ("preference",), _config("dpo"),
+    presets=DPO_PRESETS, prepare=_prepare_policy,
+    description="Move the model toward the chosen answers and away from the rejected ones, against a frozen reference.",
+)
+register_method(
+    "grpo", "GRPO (RL with verifiable rewards)", ("prompt",), _config("grpo"),
+    presets=GRPO_PRESETS, prepare=_prepare_grpo,
+    description="Sample answers, score them (exact answer, code tests, format, a reward model, length) and reinforce the best.",
+)
