@@ -71,7 +71,6 @@ class EditorDialog(QDialog):
         self.studio = studio
         self.kind = kind
         self._workers: set = set()
-        self._counter = None
         self.setWindowTitle(title)
         self.resize(1100, 680)
         self._timer = QTimer(self)  # debounce: render and count once typing pauses
@@ -117,6 +116,16 @@ class EditorDialog(QDialog):
             self.template.addItem(tpl.label, name)
         self.template.currentIndexChanged.connect(lambda _i: self._schedule())
         top.addWidget(self.template)
+        top.addWidget(QLabel("Tokenizer"))
+        self.tokenizer = QComboBox()
+        self.tokenizer.setObjectName("tokenizerModel")
+        for m in studio.registry.list(kind="base"):
+            if m.format == "gguf":
+                self.tokenizer.addItem(m.name, m.path)
+        if not self.tokenizer.count():
+            self.tokenizer.addItem("no base model (estimate)", None)
+        self.tokenizer.currentIndexChanged.connect(lambda _i: self._schedule())
+        top.addWidget(self.tokenizer)
         top.addStretch(1)
         self.token_label = QLabel("Tokens: …")
         self.token_label.setObjectName("tokenCount")
@@ -176,19 +185,19 @@ class EditorDialog(QDialog):
             return
         messages = shapes.as_messages(row)
         run_in_thread(self._render_and_count, self.template.currentData(), messages,
+                      self.tokenizer.currentText(), self.tokenizer.currentData(),
                       on_done=self._show_preview, on_error=self._preview_failed, owner=self)
 
-    def _render_and_count(self, template: str, messages: list[dict]) -> tuple[str, int | None, str]:
-        """Worker thread: the rendered training text and its token count."""
+    @staticmethod
+    def _render_and_count(template: str, messages: list[dict], model: str, gguf: str | None):
+        """Worker thread: the rendered training text and its exact token count (BOS included)."""
         from engines.templates import get_template, render
-        from studio.datasets.tokens import default_counter
+        from studio.datasets.tokens import counter_for
 
         text = render(get_template(template).training, messages, bos_token="<bos>")
-        if self._counter is None:
-            self._counter = default_counter(self.studio) or False
-        if not self._counter:
+        if not gguf:
             return text, None, "no base model registered"
-        return text, self._counter.count(text, add_bos=False), self._counter.name
+        return text, counter_for(gguf, model).count(text, add_bos=False), model
 
     def _show_preview(self, result) -> None:
         text, n, source = result

@@ -410,10 +410,15 @@ class DatasetsPage(QWidget):
         from ui.dataset_import_dialog import ImportDialog
 
         dlg = ImportDialog(self.service, self, path)
-        dlg.imported.connect(lambda r: self.refresh_list(select=r["name"]))
+        dlg.imported.connect(self._imported)
         self.import_dialog = dlg
         dlg.open()
         return dlg
+
+    def _imported(self, result: dict) -> None:
+        self.refresh_list(select=result["name"])
+        # build the full-text index now, in the background, so the first search is quick
+        run_in_thread(self.service.ensure_search_index, owner=self)
 
     def make_split(self) -> None:
         frac, ok = QInputDialog.getDouble(self, "Train/eval split", "Share of rows for eval:", 0.1, 0.0, 0.9, 2)

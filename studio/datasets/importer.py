@@ -91,7 +91,7 @@ class _Checker:
             self.problem(line, f"unrecognised row (fields: {fields}); expected messages, conversations, "
                                "instruction/output, prompt/completion, prompt/chosen/rejected or prompt")
             return None
-        row_kind = shapes.new_mapping(shape).kind
+        row_kind = shapes.SHAPE_KIND[shape]
         if self.kind is None:
             self.kind, self.first_kind_line = row_kind, line
         elif row_kind != self.kind:

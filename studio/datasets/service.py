@@ -245,27 +245,29 @@ class DatasetService:
 
     # ---- search --------------------------------------------------------------------------
     def ensure_search_index(self) -> int:
-        """Index examples added since the last search (examples only grow); returns how many."""
-        with self.db.engine.connect() as c:
+        """Index examples added since the last search (examples only grow); returns how many.
+
+        Works in short transactions of 20,000 examples, each re-reading the high-water mark
+        under the write lock, so edits interleave and two callers never index a row twice.
+        """
+        with self.db.engine.connect() as c:  # a read first: no write lock when nothing is new
             done = c.exec_driver_sql("SELECT value FROM settings WHERE key = 'datasets.fts_upto'").scalar()
-            upto = int(json.loads(str(done))) if done is not None else 0  # JSON affinity may give an int
             top = c.exec_driver_sql("SELECT max(id) FROM examples").scalar() or 0
-        if top <= upto:
+        if done is not None and int(json.loads(str(done))) >= top:
             return 0
         n = 0
-        with write_transaction(self.db) as con:
-            last = upto
-            while True:
-                chunk = con.execute("SELECT id, data FROM examples WHERE id > ? ORDER BY id LIMIT 5000", (last,)).fetchall()
+        while True:
+            with write_transaction(self.db) as con:
+                done = con.execute("SELECT value FROM settings WHERE key = 'datasets.fts_upto'").fetchone()
+                upto = int(json.loads(str(done[0]))) if done else 0  # JSON affinity may give an int
+                chunk = con.execute("SELECT id, data FROM examples WHERE id > ? ORDER BY id LIMIT 20000", (upto,)).fetchall()
                 if not chunk:
-                    break
+                    return n
                 con.executemany("INSERT INTO examples_fts (rowid, text) VALUES (?, ?)",
                                 [(i, shapes.row_text(json.loads(d))) for i, d in chunk])
-                last = chunk[-1][0]
+                con.execute("INSERT INTO settings (key, value) VALUES ('datasets.fts_upto', ?)"
+                            " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (json.dumps(chunk[-1][0]),))
                 n += len(chunk)
-            con.execute("INSERT INTO settings (key, value) VALUES ('datasets.fts_upto', ?)"
-                        " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (json.dumps(last),))
-        return n
 
     # ---- editing: every change is a new version ------------------------------------------
     def edit(self, name: str, ops: list[Op], note: str = "") -> dict[str, Any]:

@@ -51,7 +51,7 @@ _SHAPE_FIELDS = {
     "preference": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
     "prompt": {"prompt": "prompt", "answer": "answer", "tests": "tests"},
 }
-_SHAPE_KIND = {"messages": "sft", "sharegpt": "sft", "alpaca": "sft", "prompt-completion": "sft",
+SHAPE_KIND = {"messages": "sft", "sharegpt": "sft", "alpaca": "sft", "prompt-completion": "sft",
                "preference": "preference", "prompt": "prompt"}
 _USED = {
     "messages": {"messages"}, "sharegpt": {"conversations", "system"}, "alpaca": {"instruction", "input", "output", "system"},
@@ -77,7 +77,7 @@ def detect_shape(rec: dict[str, Any]) -> str | None:
 
 
 def new_mapping(shape: str) -> Mapping:
-    return Mapping(shape, _SHAPE_KIND[shape], dict(_SHAPE_FIELDS[shape]))
+    return Mapping(shape, SHAPE_KIND[shape], dict(_SHAPE_FIELDS[shape]))
 
 
 def shape_for_kind(rec: dict[str, Any], kind: str) -> str | None:
@@ -85,7 +85,7 @@ def shape_for_kind(rec: dict[str, Any], kind: str) -> str | None:
     shape = detect_shape(rec)
     if shape is None:
         return None
-    if _SHAPE_KIND[shape] == kind:
+    if SHAPE_KIND[shape] == kind:
         return shape
     if kind == "prompt" and "prompt" in rec:  # e.g. prompt/completion read as prompts with an answer
         return "prompt"

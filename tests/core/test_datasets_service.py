@@ -172,3 +172,37 @@ def test_rating_appends_preference_rows_and_tracks_agreement(studio):
 
 def svc_version(studio, name):
     return DatasetService(studio).show(name)["version_id"]
+
+
+def test_cli_show_export_stats_and_split(studio, tmp_path, capsys):
+    from studio.cli import main
+
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(chat(f"q{i}", f"a{i}")) + "\n" for i in range(20)))
+    home = str(studio.home.root)
+    studio.close()
+
+    def run(*argv):
+        capsys.readouterr()
+        code = main(["--home", home, "datasets", *argv, "--json"])
+        return code, capsys.readouterr()
+
+    code, out = run("import", str(path), "--name", "c")
+    assert code == 0 and json.loads(out.out) | {} == json.loads(out.out) and json.loads(out.out)["rows"] == 20
+    code, out = run("split", "c", "--eval", "0.25", "--seed", "3")
+    assert code == 0 and json.loads(out.out)["eval"] == 5
+    code, out = run("show", "c", "--version", "2")
+    shown = json.loads(out.out)
+    assert shown["splits"] == {"train": 15, "eval": 5} and [v["version"] for v in shown["versions"]] == [1, 2]
+    code, out = run("export", "c", str(tmp_path / "eval.jsonl"), "--split", "eval")
+    assert code == 0 and len((tmp_path / "eval.jsonl").read_text().splitlines()) == 5
+    code, out = run("stats", "c")
+    assert code == 0 and json.loads(out.out)["rows"] == 20
+    code, out = run("show", "nope")
+    assert code == 2 and "No dataset named 'nope'" in out.err
+
+
+@pytest.mark.slow
+def test_a_base_model_writes_two_candidate_answers(gemma_gguf):
+    a, b = rating.generate_pair(str(gemma_gguf), "The capital of France is", max_tokens=12)
+    assert a and b and isinstance(a, str) and isinstance(b, str)

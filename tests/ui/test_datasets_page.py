@@ -143,3 +143,23 @@ def test_import_dialog_lists_problems_and_stores_nothing(qtbot, studio, tmp_path
     assert "bad.jsonl:2: messages does not end with an assistant turn" in dlg.problems.toPlainText()
     assert page.service.list() == []
     page.shutdown()
+
+
+@pytest.mark.slow
+def test_editor_counts_tokens_with_the_selected_base_model(qtbot, studio_with_model):
+    from studio.datasets.tokens import default_counter
+    from ui.dataset_editor import EditorDialog
+
+    row = {"messages": [{"role": "user", "content": "Bonjour"}, {"role": "assistant", "content": "Salut !"}]}
+    dlg = EditorDialog(studio_with_model, "sft", row)
+    qtbot.addWidget(dlg)
+    assert dlg.tokenizer.currentText() == "gemma-3-270m (base)"
+    qtbot.waitUntil(lambda: "gemma-3-270m" in dlg.token_label.text(), timeout=15_000)
+    text = dlg.preview.toPlainText()
+    exact = default_counter(studio_with_model).count(text, add_bos=False)
+    assert dlg.token_label.text().startswith(f"Tokens: {exact} ")
+    assert text.startswith("<bos><start_of_turn>user\nBonjour")
+    dlg.turns[1].content.setPlainText("")  # an empty answer cannot be saved
+    qtbot.waitUntil(lambda: "is empty" in dlg.problem.text(), timeout=10_000)
+    assert not dlg.save_button.isEnabled()
+    dlg._workers and qtbot.waitUntil(lambda: not dlg._workers, timeout=10_000)
