@@ -1,0 +1,121 @@
+"""The Jobs page reads events from the database, so it follows a job whichever process runs it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from studio.db import Job, JobEvent
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+
+
+def add_job(studio, **kw) -> int:
+    with studio.db.session() as s:
+        job = Job(kind=kw.pop("kind", "sft"), name=kw.pop("name", "SFT · tiny · adds v1"), **kw)
+        s.add(job)
+        s.flush()
+        return job.id
+
+
+def add_events(studio, job_id: int, events: list[dict], start_seq: int = 1) -> None:
+    with studio.db.session() as s:
+        for i, e in enumerate(events):
+            data = {k: v for k, v in e.items() if k != "type"}
+            s.add(JobEvent(job_id=job_id, seq=start_seq + i, type=e["type"], ts=time.time(), data=data))
+
+
+def test_every_numeric_metric_gets_a_chart_and_warnings_and_samples_show(qtbot, studio):
+    from ui.jobs_page import JobsPage
+
+    job_id = add_job(studio, state="running", step=3, total=10, kind="grpo", name="GRPO · tiny · prompts v1")
+    add_events(studio, job_id, [
+        {"type": "progress", "step": s, "total": 10, "loss": 2.0 / s, "learning_rate": 1e-4, "grad_norm": 0.5,
+         "reward_mean": 0.1 * s, "kl": 0.01 * s, "samples_per_s": 2.0, "tokens_per_s": 300.0, "eta_s": 42.0}
+        for s in (1, 2, 3)
+    ] + [
+        {"type": "warning", "message": "Reward rose 40% while answers doubled in length: possible reward hacking"},
+        {"type": "samples", "step": 3, "samples": [{"prompt": "2+2?", "completion": "4", "reward": 1.0},
+                                                   {"prompt": "3+3?", "completion": "six six six", "reward": 0.2}]},
+    ])
+    page = JobsPage(studio)
+    qtbot.addWidget(page)
+    qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=5000)
+    assert page.table.item(0, 3).text() == "running"
+    assert "42 s" == page.table.item(0, 5).text() and "300 tok/s" in page.table.item(0, 6).text()
+    page.select_job(job_id)
+    qtbot.waitUntil(lambda: "kl" in page.chart_names(), timeout=5000)
+    assert set(page.chart_names()) == {"loss", "learning_rate", "grad_norm", "reward_mean", "kl", "samples_per_s", "tokens_per_s"}
+    assert page.chart_points("loss") == [(1.0, 2.0), (2.0, 1.0), (3.0, pytest.approx(2 / 3))]
+    assert page.banner.isVisibleTo(page)
+    assert "reward hacking" in page.banner.text()
+    assert page.samples.rowCount() == 2 and page.samples.item(1, 1).text() == "six six six"
+
+    # more events written by "another process": the page picks them up on its own
+    add_events(studio, job_id, [{"type": "progress", "step": 4, "total": 10, "loss": 0.4, "kl": 0.05}], start_seq=6)
+    qtbot.waitUntil(lambda: len(page.chart_points("loss")) == 4, timeout=5000)
+    assert page.cancel_btn.isEnabled() and not page.resume_btn.isEnabled()
+    page.shutdown()
+
+
+def test_failed_job_shows_its_error_and_hint_and_offers_resume(qtbot, studio):
+    from ui.jobs_page import JobsPage
+
+    job_id = add_job(studio, state="failed", error="The GPU ran out of memory at batch size 16 and max length 2048",
+                     hint="use a smaller batch size, a shorter max length, gradient checkpointing or QLoRA")
+    page = JobsPage(studio)
+    qtbot.addWidget(page)
+    page.select_job(job_id)
+    qtbot.waitUntil(lambda: page.error_label.text() != "", timeout=5000)
+    assert "ran out of memory" in page.error_label.text() and "QLoRA" in page.error_label.text()
+    assert page.resume_btn.isEnabled() and not page.cancel_btn.isEnabled()
+    page.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> Path:
+    from engines.training.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "llama")
+
+
+def test_live_curves_cancel_and_resume_of_a_real_training_job(qtbot, studio, tiny_dir):
+    from studio.dataset_rows import append_rows
+    from studio.training import TrainingService
+    from ui.jobs_page import JobsPage
+
+    studio.registry.import_path(tiny_dir, name="tiny")
+    rows = [{"messages": [{"role": "user", "content": f"add {i} and {i + 1}"}, {"role": "assistant", "content": f"ANSWER: {2 * i + 1}"}]}
+            for i in range(24)]
+    append_rows(studio.db, "adds", "sft", rows)
+    svc = TrainingService(studio)
+    plan = svc.plan("sft", base="tiny", dataset="adds", overrides={"max_steps": 60, "save_steps": 3, "learning_rate": 5e-3,
+                                                                  "max_length": 64, "eval_fraction": 0.2, "eval_steps": 3})
+    job_id = svc.launch(plan)
+    studio.jobs.try_become_runner()
+    page = JobsPage(studio)
+    qtbot.addWidget(page)
+    page.resize(1200, 820)
+    page.show()
+    page.select_job(job_id)
+    qtbot.waitUntil(lambda: "loss" in page.chart_names() and len(page.chart_points("loss")) >= 6, timeout=120_000)
+    assert {"loss", "learning_rate", "grad_norm", "eval_loss"} <= set(page.chart_names())
+    page.tabs.setCurrentIndex(0)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.grab().save(str(SHOTS / "jobs-page-training.png"))
+
+    qtbot.mouseClick(page.cancel_btn, __import__("PySide6.QtCore", fromlist=["Qt"]).Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: studio.jobs.get(job_id).state == "cancelled", timeout=60_000)
+    qtbot.waitUntil(lambda: page.resume_btn.isEnabled(), timeout=5000)
+    before = len(page.chart_points("loss"))
+    page.resume_btn.click()
+    qtbot.waitUntil(lambda: len(page.chart_points("loss")) >= before + 3, timeout=120_000)
+    steps = [x for x, _ in page.chart_points("loss")]
+    assert steps[before] == steps[before - 1] + 1  # resumed at the next step, not from 1
+    assert "resuming from checkpoint-" in page.log.toPlainText()
+    studio.jobs.cancel(job_id)
+    studio.jobs.wait(job_id, timeout=60)
+    page.shutdown()
