@@ -1,4 +1,5 @@
-"""`studio export gguf ADAPTER [--merge --type f16|q8_0] [--wait]` and `studio models lineage NAME`."""
+"""`studio export gguf ADAPTER [--merge --type f16|q8_0] [--wait]`, `studio models lineage NAME`,
+`studio models pull REPO` (the only command that needs the network; offline it fails cleanly)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ def register(sub, groups) -> None:
     p.add_argument("name")
     p.set_defaults(func=cmd_models_lineage)
 
+    p = groups["models"].add_parser("pull", parents=[common], help="download a model from the Hugging Face Hub (online only)")
+    p.add_argument("repo", help="owner/name on the Hub")
+    p.add_argument("--name")
+    p.set_defaults(func=cmd_models_pull)
+
 
 def cmd_export_gguf(args, ctx):
     from studio.cli.core import submit_and_maybe_wait
@@ -44,3 +50,10 @@ def cmd_models_lineage(args, ctx):
 
     chain = lineage(ctx.studio, args.name)
     return {"lineage": chain, "text": describe_lineage(chain)}
+
+
+def cmd_models_pull(args, ctx):
+    from studio.hub_pull import pull_model
+    from studio.registry import model_to_dict
+
+    return model_to_dict(pull_model(ctx.studio, args.repo, name=args.name))
