@@ -261,7 +261,13 @@ class DatasetsPage(QWidget):
         self.load_dataset(item.data(Qt.ItemDataRole.UserRole))
 
     def load_dataset(self, name: str, version: int | None = None) -> None:
-        info = self.service.show(name, version)  # one indexed query per split: cheap
+        """Show a version: its summary and first page load on worker threads."""
+        self._loading_name = name
+        run_in_thread(self.service.show, name, version, on_done=self._show_info, owner=self)
+
+    def _show_info(self, info: dict) -> None:
+        if info["name"] != getattr(self, "_loading_name", info["name"]):
+            return  # the user picked another dataset meanwhile
         self.info = info
         self.version_combo.blockSignals(True)
         self.version_combo.clear()

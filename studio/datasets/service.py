@@ -160,23 +160,27 @@ class DatasetService:
 
     def show(self, name: str, version: int | None = None) -> dict[str, Any]:
         v = resolve_version(self.db, name, version)
-        with self.db.engine.connect() as c:
-            splits = dict(c.exec_driver_sql(
-                "SELECT split, count(*) FROM version_rows WHERE version_id = ? GROUP BY split", (v.id,)).all())
-            tags: dict[str, int] = {}
-            for t, n in c.exec_driver_sql(
-                    "SELECT tags, count(*) FROM version_rows WHERE version_id = ? AND tags != '' GROUP BY tags", (v.id,)):
-                for one in t.split(","):
-                    tags[one] = tags.get(one, 0) + n
+        meta = dict(v.meta or {})
+        splits, tags = meta.pop("splits", None), meta.pop("tags", None)
+        if splits is None or tags is None:  # a version written by append_rows: count now
+            splits, tags = self._count_splits_and_tags(v.id)
         with self.db.session() as s:
             ds = s.scalar(select(Dataset).where(Dataset.name == name))
             versions = [_version_dict(x) for x in ds.versions]
         return {"name": name, "kind": v.dataset.kind, "version": v.version, "version_id": v.id, "rows": v.row_count,
-                "content_hash": v.content_hash, "note": v.note, "meta": v.meta or {}, "splits": splits, "tags": tags,
+                "content_hash": v.content_hash, "note": v.note, "meta": meta, "splits": splits, "tags": tags,
                 "versions": versions}
 
-    def version(self, name: str, version: int | None = None) -> DatasetVersion:
-        return resolve_version(self.db, name, version)
+    def _count_splits_and_tags(self, version_id: int) -> tuple[dict[str, int], dict[str, int]]:
+        with self.db.engine.connect() as c:
+            splits = dict(c.exec_driver_sql(
+                "SELECT split, count(*) FROM version_rows WHERE version_id = ? GROUP BY split", (version_id,)).all())
+            tags: dict[str, int] = {}
+            for t, n in c.exec_driver_sql(
+                    "SELECT tags, count(*) FROM version_rows WHERE version_id = ? AND tags != '' GROUP BY tags", (version_id,)):
+                for one in t.split(","):
+                    tags[one] = tags.get(one, 0) + n
+        return splits, tags
 
     def page(self, version_id: int, *, after: tuple | None = None, limit: int = 200, sort: str = "position",
              descending: bool = False, split: str | None = None, tag: str | None = None,

@@ -71,6 +71,9 @@ class VersionWriter:
             (dataset_id, (last or 0) + 1, parent_version_id, note, json.dumps(meta or {}), _now()),
         )
         self.version_id = int(cur.lastrowid)
+        self.meta = dict(meta or {})
+        self.splits: dict[str, int] = {}
+        self.tags: dict[str, int] = {}  # tags string -> rows; split into single tags at finish
         self.version = (last or 0) + 1
         self.position = 0
         self.hasher = VersionHasher()
@@ -90,6 +93,7 @@ class VersionWriter:
         if self._pending:
             self._flush_pending()
         self._rows.append((self.version_id, self.position, example_id, split, tags))
+        self._count(split, tags)
         self.hasher.update(ex_hash, split, tags)
         self.position += 1
         if len(self._rows) >= BATCH:
@@ -115,6 +119,7 @@ class VersionWriter:
                 self._known[h] = ex_id
                 new_examples.append((ex_id, kind, data, h, chars, source))
             self._rows.append((self.version_id, self.position, ex_id, split, tags))
+            self._count(split, tags)
             self.hasher.update(h, split, tags)
             self.position += 1
         self._pending.clear()
@@ -132,13 +137,27 @@ class VersionWriter:
             )
             self._rows.clear()
 
+    def _count(self, split: str, tags: str) -> None:
+        self.splits[split] = self.splits.get(split, 0) + 1
+        if tags:
+            self.tags[tags] = self.tags.get(tags, 0) + 1
+
     def finish(self) -> tuple[int, int, str]:
-        """(version id, version number, content hash) after writing what is left."""
+        """(version id, version number, content hash) after writing what is left.
+
+        The split and tag counts go into the version's meta, so showing a version of a
+        million rows needs no scan."""
         self._flush_pending()
         self._flush_rows()
         digest = self.hasher.hexdigest()
+        tags: dict[str, int] = {}
+        for combo, n in self.tags.items():
+            for t in combo.split(","):
+                tags[t] = tags.get(t, 0) + n
+        meta = {**self.meta, "splits": self.splits, "tags": tags}
         self.con.execute(
-            "UPDATE dataset_versions SET row_count = ?, content_hash = ? WHERE id = ?", (self.position, digest, self.version_id)
+            "UPDATE dataset_versions SET row_count = ?, content_hash = ?, meta = ? WHERE id = ?",
+            (self.position, digest, json.dumps(meta), self.version_id),
         )
         return self.version_id, self.version, digest
 

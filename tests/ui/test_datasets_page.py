@@ -87,6 +87,14 @@ def test_import_scroll_edit_and_rate(qtbot, studio, chats, tmp_path):
     qtbot.waitUntil(lambda: page.info["version"] == 4, timeout=15_000)
     assert page.info["content_hash"] == svc.show("support_chats", 2)["content_hash"]
 
+    # duplicate a row through the editor: the copy lands right after it
+    page.table.selectRow(7)
+    page.dup_button.click()
+    qtbot.waitUntil(lambda: "#1007" in page.editor.preview.toPlainText(), timeout=10_000)
+    page.editor.save_button.click()
+    qtbot.waitUntil(lambda: page.info["version"] == 5 and page.model.rowCount() > 0, timeout=15_000)
+    assert page.info["rows"] == 451 and page.model.rows[8]["user"] == page.model.rows[7]["user"]
+
     # search narrows the table through FTS5
     page.search.setText("1042")
     qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=15_000)
@@ -99,8 +107,16 @@ def test_import_scroll_edit_and_rate(qtbot, studio, chats, tmp_path):
     page.side_tabs.setCurrentIndex(1)
     page.quality.run_button.click()
     qtbot.waitUntil(lambda: page.quality.findings.count() == 5, timeout=20_000)
-    assert "450" in page.quality.summary.text()
+    assert "451" in page.quality.summary.text()
+    # a finding links to its rows: activating it shows just those rows in the table
+    dup = page.quality.findings.item(0)
+    assert dup.text().endswith("exact duplicates (same normalised text): 1")
+    page.quality.findings.itemActivated.emit(dup)
+    qtbot.waitUntil(lambda: [r["position"] for r in page.model.rows] == [8], timeout=10_000)
+    assert "exact duplicates" in page.filter_note.text()
     shot(page, "datasets_quality")
+    page.clear_positions()
+    qtbot.waitUntil(lambda: page.model.rowCount() == 200, timeout=10_000)
 
     # rate two pairs with the keyboard: 1 (A) and 2 (B) append rows to the target dataset
     append_rows(studio.db, "pairs", "preference", [
