@@ -44,6 +44,8 @@ SAMPLE = [{"role": "user", "content": "What is LoRA?"}, {"role": "assistant", "c
 
 
 def _gib(n: float) -> str:
+    if n < GIB:
+        return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
     return f"{n / GIB:.2f} GiB" if n < 10 * GIB else f"{n / GIB:.1f} GiB"
 
 
