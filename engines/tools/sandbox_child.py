@@ -267,15 +267,14 @@ def main():
     glb = {"__name__": "__main__", "__builtins__": __builtins__}
     try:
         exec(compile(source, "<sandbox>", "exec"), glb)  # noqa: S102 - this *is* the sandboxed interpreter
-    except BaseException as e:  # show the user's frames only, not the launcher's
+    except BaseException as e:  # show the user's frames (and libraries'), not the launcher's
         import traceback
 
         if isinstance(e, SystemExit):
             raise
-        tb = e.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename != "<sandbox>":
-            tb = tb.tb_next
-        traceback.print_exception(type(e), e, tb or e.__traceback__)
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename != __file__]
+        sys.stderr.write("Traceback (most recent call last):\n" + "".join(traceback.format_list(frames))
+                         + "".join(traceback.format_exception_only(type(e), e)))
         sys.stderr.flush()
         os._exit(1)
 
