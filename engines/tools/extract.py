@@ -101,7 +101,8 @@ def search_query(query: str) -> str:
     return q or query.strip(" ?.!")
 
 
-_PLACE = re.compile(r"\b(?:in|for|at|of|near)\s+((?:[A-Z][\w'-]*)(?:\s+[A-Z][\w'-]*)*)")
+# "in Paris", "to Glasgow", "for Rio de Janeiro": capitalised words, lower-case particles between them
+_PLACE = re.compile(r"\b(?:in|for|at|of|near|to)\s+([A-Z][\w'-]*(?:\s+(?:(?:de|da|do|del|di|la|le|van|von|upon)\s+)?[A-Z][\w'-]*)*)")
 _PLACE_KEYS = {"city", "location", "place", "town", "where", "q"}
 
 

@@ -37,12 +37,9 @@ class IntentDataError(ValueError):
     """A labelled dataset that cannot be trained on (the message names file:line)."""
 
 
-def load_examples(path: str | Path) -> list[tuple[str, str]]:
-    """(query, label) pairs from JSONL rows {"query", "tool"} or suite rows {"query", "expect": {"tool"}}."""
-    path = Path(path)
-    if not path.is_file():
-        raise IntentDataError(f"{path}: no such file")
-    out = []
+def query_rows(path: Path):
+    """(line number, row) for each non-blank JSONL line that is an object with a "query";
+    anything else raises IntentDataError naming file:line."""
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -53,15 +50,25 @@ def load_examples(path: str | Path) -> list[tuple[str, str]]:
                 raise IntentDataError(f"{path}:{n}: not JSON ({e.msg})") from None
             if not isinstance(row, dict) or not isinstance(row.get("query"), str) or not row["query"].strip():
                 raise IntentDataError(f"{path}:{n}: each row needs a non-empty \"query\" string")
-            if "tool" in row:
-                label = row["tool"]
-            elif isinstance(row.get("expect"), dict):
-                label = row["expect"].get("tool")
-            else:
-                raise IntentDataError(f"{path}:{n}: each row needs \"tool\" (a tool name or null)")
-            if label is not None and not isinstance(label, str):
-                raise IntentDataError(f"{path}:{n}: \"tool\" must be a tool name or null")
-            out.append((row["query"], label or NONE))
+            yield n, row
+
+
+def load_examples(path: str | Path) -> list[tuple[str, str]]:
+    """(query, label) pairs from JSONL rows {"query", "tool"} or suite rows {"query", "expect": {"tool"}}."""
+    path = Path(path)
+    if not path.is_file():
+        raise IntentDataError(f"{path}: no such file")
+    out = []
+    for n, row in query_rows(path):
+        if "tool" in row:
+            label = row["tool"]
+        elif isinstance(row.get("expect"), dict):
+            label = row["expect"].get("tool")
+        else:
+            raise IntentDataError(f"{path}:{n}: each row needs \"tool\" (a tool name or null)")
+        if label is not None and not isinstance(label, str):
+            raise IntentDataError(f"{path}:{n}: \"tool\" must be a tool name or null")
+        out.append((row["query"], label or NONE))
     labels = {lab for _, lab in out}
     if len(labels) < 2:
         raise IntentDataError(f"{path}: needs examples of at least two labels (e.g. a tool and null), found {sorted(labels)}")

@@ -15,10 +15,12 @@ What each layer stops, outermost first:
 | RLIMIT_NPROC=1 | child | fork bombs (not for root, whom the kernel exempts: seccomp covers it) |
 | Landlock (Linux >= 5.13) | child | reading or writing any file outside the work dir (the Python install is read-only), execve of anything, TCP bind/connect, signalling processes outside the sandbox |
 | seccomp filter | child | fork, vfork, process-creating clone, execve, socket, ptrace, even through ctypes |
-| audit hook (`sys.addaudithook`) | child | subprocess, os.system/exec/fork/kill, socket, ctypes, writes and deletes outside the dir, as a readable PermissionError |
+| audit hook (`sys.addaudithook`) | child | subprocess, os.system/exec/fork/kill, socket imports, reads and writes outside the dir and the Python install, as a readable PermissionError; ctypes too when Landlock or seccomp is missing |
 
 The audit hook alone is not a security boundary (ctypes or interpreter tricks could get
-around it); the kernel layers are. A layer the kernel refuses (an old kernel, a container
+around it); the kernel layers are. When both Landlock and seccomp hold, ctypes is allowed
+(numpy imports it) because the kernel refuses what ctypes could reach; the escape tests
+run every attempt with the audit hook off too, to prove that. A layer the kernel refuses (an old kernel, a container
 that forbids namespaces) is skipped and reported in `layers`, so the result says what held.
 
     result = run_python("print(2**100)")

@@ -15,7 +15,6 @@ classifier knows is enabled, so the suite measures the router, not the switches.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
@@ -30,17 +29,11 @@ def load_suite(path: str | Path) -> list[dict]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise UserError(f"Suite {path} does not exist", hint="pass a JSONL file of {\"query\", \"expect\"} rows")
+    from engines.tools.intent import IntentDataError, query_rows
+
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{n}: not JSON ({e.msg})", hint="one JSON object per line") from None
-            if not isinstance(row, dict) or not isinstance(row.get("query"), str) or not row["query"].strip():
-                raise UserError(f"{path}:{n}: needs a non-empty \"query\" string")
+    try:
+        for n, row in query_rows(path):
             expect = row.get("expect")
             if not isinstance(expect, dict) or "tool" not in expect:
                 raise UserError(f"{path}:{n}: needs \"expect\": {{\"tool\": NAME or null}}")
@@ -50,6 +43,8 @@ def load_suite(path: str | Path) -> list[dict]:
                 raise UserError(f"{path}:{n}: expect.args must be an object")
             rows.append({"line": n, "query": row["query"], "tool": expect["tool"] or NONE,
                          "args": expect.get("args") or {}})
+    except IntentDataError as e:
+        raise UserError(str(e), hint="one JSON object per line: {\"query\": ..., \"expect\": {\"tool\": ...}}") from None
     if not rows:
         raise UserError(f"Suite {path} has no rows")
     return rows

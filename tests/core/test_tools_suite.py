@@ -65,7 +65,7 @@ def test_a_worse_router_scores_worse_on_the_same_suite(studio, tmp_path):
 
 @pytest.mark.parametrize("content, why", [
     ('{"query": "hi", "expect": {"tool": null}}\n{"query": "x"}\n', ":2: needs \"expect\""),
-    ("[1, 2]\n", ":1: needs a non-empty"),
+    ("[1, 2]\n", ":1: each row needs a non-empty"),
     ('{"query": "a", "expect": {"tool": 3}}\n', ":1: expect.tool must be"),
     ("\n", "has no rows"),
 ])
