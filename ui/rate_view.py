@@ -31,6 +31,7 @@ from ui.errors import report
 
 class RateView(QWidget):
     rated = Signal(dict)
+    answer_tokens = 96  # long enough to judge an answer, short enough to keep the rater waiting < 5 s on CPU
 
     def __init__(self, studio, service, parent=None):
         super().__init__(parent)
@@ -163,7 +164,8 @@ class RateView(QWidget):
             import llama_cpp
 
             self._llm = llama_cpp.Llama(model_path=self._model[1], n_ctx=1024, n_threads=2, verbose=False)
-        a, b = rating.generate_pair(self._model[1], prompt, llm=self._llm, seed=len(self.pairs))
+        a, b = rating.generate_pair(self._model[1], prompt, llm=self._llm, seed=len(self.pairs),
+                                    max_tokens=self.answer_tokens)
         return rating.Pair(prompt, a, b, f"model {self._model[0]}")
 
     def _generated(self, pair) -> None:

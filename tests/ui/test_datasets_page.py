@@ -179,3 +179,25 @@ def test_editor_counts_tokens_with_the_selected_base_model(qtbot, studio_with_mo
     qtbot.waitUntil(lambda: "is empty" in dlg.problem.text(), timeout=10_000)
     assert not dlg.save_button.isEnabled()
     dlg._workers and qtbot.waitUntil(lambda: not dlg._workers, timeout=10_000)
+
+
+@pytest.mark.slow
+def test_rate_view_gets_candidates_from_the_base_model_for_a_prompt_dataset(qtbot, studio_with_model):
+    from studio.dataset_rows import append_rows
+    from studio.datasets import rating
+    from studio.datasets.service import DatasetService
+    from ui.rate_view import RateView
+
+    append_rows(studio_with_model.db, "questions", "prompt", [{"prompt": "Name a colour of the sky."}])
+    view = RateView(studio_with_model, DatasetService(studio_with_model))
+    qtbot.addWidget(view)
+    view.answer_tokens = 8  # the flow, not the prose, is under test
+    view.source.setCurrentIndex(view.source.findData("questions"))
+    view.load_button.click()
+    qtbot.waitUntil(lambda: len(view.pairs) == 1 and view.choice_buttons["tie"].isEnabled(), timeout=60_000)
+    assert view.current().source == "model gemma-3-270m (base)" and view.a_view.toPlainText()
+    qtbot.keyClick(view, Qt.Key.Key_3)
+    qtbot.waitUntil(lambda: view.index == 1, timeout=10_000)
+    assert rating.agreement(studio_with_model)["ratings"] == 1
+    assert "ratings" not in [d["name"] for d in DatasetService(studio_with_model).list()]  # a tie adds no pair
+    qtbot.waitUntil(lambda: not view._workers, timeout=10_000)
