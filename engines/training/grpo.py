@@ -178,7 +178,9 @@ def _monitor_callback(observer: RolloutObserver, cfg: GRPOJobConfig, emit: Emit,
                 logs["solved"] = sum(solved) / len(solved)
             kl = logs.get("kl")
             metrics, warnings = monitor.observe(state.global_step, texts, totals, lengths, kl=kl) if mcfg.enabled else ({}, [])
+            metrics.pop("monitor/kl", None)  # trl's own `kl` is charted already
             logs.update(metrics)
+            _order_for_charts(logs)
             if mcfg.enabled and (state.global_step % mcfg.sample_every == 0 or state.global_step == 1):
                 per_func = {n: [v for b in batches for v in b["per_func"][n]] for n in observer.names}
                 emit("samples", step=state.global_step,
@@ -188,6 +190,21 @@ def _monitor_callback(observer: RolloutObserver, cfg: GRPOJobConfig, emit: Emit,
                 on_warning(w)
 
     return _Monitor()
+
+
+# trl logs ~40 numbers a step; the Jobs page charts each. Keep the ones a user reads, reward first.
+_CHART_FIRST = ("reward", "solved", "kl", "completions/mean_length", "completions/clipped_ratio")
+_CHART_LAST = ("loss", "grad_norm", "learning_rate", "entropy", "epoch")
+
+
+def _order_for_charts(logs: dict) -> None:
+    keep = [k for k in _CHART_FIRST if k in logs]
+    keep += sorted(k for k in logs if k.startswith("rewards/") and k.endswith("/mean"))
+    keep += [k for k in logs if k.startswith("monitor/")]
+    keep += [k for k in _CHART_LAST if k in logs]
+    ordered = {k: logs[k] for k in keep}
+    logs.clear()
+    logs.update(ordered)
 
 
 def run_grpo(
