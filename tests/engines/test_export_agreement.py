@@ -47,7 +47,7 @@ def _tokens(vocab, text: str) -> list[int]:
 
 @pytest.fixture(scope="session")
 def trained_adapter(tmp_path_factory, gemma_hf_dir, vocab):
-    """A rank-8 LoRA on all projections, 12 AdamW steps: enough to teach the '## X ##' format."""
+    """A rank-8 LoRA on all projections, 10 AdamW steps: enough to teach the "## X ##" format."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -73,7 +73,7 @@ def trained_adapter(tmp_path_factory, gemma_hf_dir, vocab):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3)
     losses = []
     model.train()
-    for _step in range(12):
+    for _step in range(10):
         batch = torch.randperm(len(seqs))[:4]
         loss = model(input_ids=ids[batch], attention_mask=mask[batch], labels=labels[batch]).loss
         loss.backward()
@@ -147,21 +147,44 @@ def test_gguf_lora_on_the_quantised_base_agrees_with_transformers_peft(trained_a
     assert sum(vocab.detokenize(free[t]).startswith(b"## ") for t in TEST_TOPICS) >= 3  # the trained format
 
 
-def test_merged_f16_export_agrees_with_transformers_peft(trained_adapter, gemma_gguf, vocab, tmp_path):
+def test_exports_from_the_service_agree_with_peft_and_answer_in_the_trained_format_in_chat(
+        trained_adapter, studio_with_model, vocab):
+    """The Done-means path: adapter -> export jobs (GGUF LoRA and merged f16) -> the chat service."""
     from engines.conversion.gguf_meta import read_gguf_info
-    from engines.conversion.merge_export import merge_lora_into_gguf
+    from studio.chat.service import ChatService
+    from studio.exports import submit_export
+    from tests.export_fixtures import register_adapter
 
     adapter_dir, hf = trained_adapter
-    merged = tmp_path / "merged-f16.gguf"
-    merge_lora_into_gguf(gemma_gguf, adapter_dir, merged, out_type="f16", chat_template=TPL)
-    info = read_gguf_info(merged)
-    assert info.file_type == "MOSTLY_F16" and info.chat_template == TPL
+    st = studio_with_model
+    adapter = register_adapter(st, adapter_dir, name="format-bot")
+    assert st.jobs.try_become_runner()
+    exports = {}
+    for merge in (False, True):
+        job = st.jobs.wait(submit_export(st, adapter.name, merge=merge), timeout=600)
+        assert job.state == "succeeded", (job.error, job.hint)
+        exports[merge] = st.registry.get(job.result["model"])
+    merged = exports[True]
+    info = read_gguf_info(merged.path)
+    assert info.file_type == "MOSTLY_F16" and info.chat_template == TPL == merged.chat_template
 
-    llm = _llama_greedy(vocab, model_path=str(merged))
+    llm = _llama_greedy(vocab, model_path=merged.path)
     free = {t: _free_running(llm, vocab, t) for t in TEST_TOPICS}
     rate = sum(_agreement(hf[t], free[t]) for t in TEST_TOPICS) / len(TEST_TOPICS)
     print(f"\nmerged f16: free-running agreement {rate:.3f}")
     assert rate >= 0.9
-    # the chat template inside the GGUF drives llama.cpp's chat completion with no extra settings
+    # the chat template inside the GGUF drives llama.cpp's own chat completion with no extra settings
     reply = llm.create_chat_completion([{"role": "user", "content": "Describe dogs."}], max_tokens=12, temperature=0.0)
     assert reply["choices"][0]["message"]["content"].startswith("## ")
+    del llm
+
+    chat = ChatService(st)
+    try:
+        for export in exports.values():  # what the Chat page does with the picked model
+            turn = chat.run_turn_for(None, [{"role": "user", "content": "Describe dogs."}], mode="fast",
+                                     model=export.name, overrides={"temperature": 0.0, "max_tokens_fast": 16})
+            print(f"chat with {export.name}: {turn['answer']!r}")
+            assert turn["answer"].startswith("## DOGS") or turn["answer"].startswith("## BORN DOGS")
+            assert turn["meta"]["template"] == "gemma"
+    finally:
+        chat.close()
