@@ -121,9 +121,30 @@ def _prepare_grpo(studio, plan: dict) -> dict:
             rm = _reward_model(studio, spec.pop("model"))
             spec["adapter_dir"] = rm.path
             spec["model_dir"] = str(hf_dir_for(studio.home, studio.registry.get(rm.parent_id)))
+            if not plan["config"].get("human_ratings_file"):
+                ratings = _heldout_ratings(studio, rm)
+                if ratings:
+                    out["human_ratings_file"] = ratings
         resolved.append(spec)
     out["rewards"] = resolved
     return out
+
+
+def _heldout_ratings(studio, rm) -> str | None:
+    """The eval split of the dataset version the reward model learned from, as JSONL: the
+    held-out human ratings an RM-rewarded run is checked against."""
+    from studio.dataset_rows import count_rows, resolve_version_by_id
+    from studio.training import TrainingService
+
+    if not rm.dataset_version_id:
+        return None
+    v = resolve_version_by_id(studio.db, rm.dataset_version_id)
+    if not any(count_rows(studio.db, v.id, split) for split in ("eval", "validation", "test")):
+        return None
+    files = TrainingService(studio).write_data({
+        "dataset_hash": v.content_hash, "dataset_version_id": v.id, "dataset": v.dataset.name, "dataset_version": v.version,
+    })
+    return files.get("eval_file")
 
 
 def _reward_model(studio, name: str):

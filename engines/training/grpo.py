@@ -54,10 +54,11 @@ GRPO_LOSS_TYPES = ("dapo", "grpo", "dr_grpo", "bnpo", "cispo", "sapo")
 class GRPOJobConfig(PreferenceFields):
     """A GRPO run: LoRA on the base or a starting adapter, rewarded by weighted functions."""
 
-    rewards: list = field(
-        default_factory=lambda: [{"name": "exact_match", "weight": 1.0}],
-        metadata={"help": "Reward functions with weights, e.g. [{'name': 'exact_match'}, {'name': 'length_penalty', 'weight': 0.2, 'target_chars': 200}]. "
-                  "Names: exact_match, code_tests, format, reward_model (adapter_dir=...), length_penalty, length_bonus."},
+    rewards: Any = field(
+        default="exact_match",
+        metadata={"help": "Reward functions with weights: 'exact_match, length_penalty:0.2', or JSON like "
+                  "[{\"name\": \"reward_model\", \"model\": \"my-rm\"}, {\"name\": \"length_penalty\", \"weight\": 0.2, \"target_chars\": 200}]. "
+                  "Names: exact_match, code_tests, format, reward_model, length_penalty, length_bonus (pays for length: a demo of reward hacking)."},
     )
     num_generations: int = field(default=4, metadata={"help": "Completions sampled per prompt (the group); more gives a steadier baseline."})
     max_completion_length: int = field(default=128, metadata={"help": "Tokens per sampled completion; the share hitting it is monitored."})
@@ -67,6 +68,9 @@ class GRPOJobConfig(PreferenceFields):
     batch_size: int = field(default=8, metadata={"help": "Completions per device per step; a multiple of num_generations."})
     learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (RL wants a small one)."})
     eval_fraction: float = field(default=0.0, metadata={"help": "Share of prompts held out (GRPO reports training rewards; 0 keeps all)."})
+    human_ratings_file: str = field(default="", metadata={"help": "JSONL of held-out human preference pairs. The policy's agreement with them is "
+                                    "checked while the reward rises (for reward-model runs the studio uses the reward model's eval split)."})
+    human_ratings_max: int = field(default=32, metadata={"help": "How many held-out pairs the agreement check reads (each costs two forward passes)."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,6 +83,7 @@ class GRPOJobConfig(PreferenceFields):
         check(self.max_completion_length >= 1, "max_completion_length must be at least 1")
         check(self.temperature > 0, "temperature must be positive")
         check(self.beta >= 0, "beta cannot be negative")
+        check(self.human_ratings_max >= 1, "human_ratings_max must be at least 1")
         check(self.loss_type in GRPO_LOSS_TYPES, f"loss_type {self.loss_type!r} is not one of {', '.join(GRPO_LOSS_TYPES)}")
         try:
             parse_specs(self.rewards)
@@ -88,14 +93,14 @@ class GRPOJobConfig(PreferenceFields):
 
 def parse_rewards_text(text: str) -> list:
     """'exact_match,length_penalty:0.2' or a JSON list -> the rewards setting."""
-    import json
+    from engines.training.preference_common import parse_structured
 
     text = text.strip()
     if text.startswith("["):
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise TrainingError(f"rewards is not valid JSON: {e.msg}", hint="e.g. [{\"name\": \"exact_match\"}]") from e
+            return parse_structured(text)
+        except ValueError as e:
+            raise TrainingError(f"rewards: {e}", hint="e.g. [{\"name\": \"exact_match\"}]") from e
     out = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, weight = part.partition(":")
@@ -147,7 +152,23 @@ class RolloutObserver:
         return total
 
 
-def _monitor_callback(observer: RolloutObserver, cfg: GRPOJobConfig, emit: Emit, on_warning):
+def human_agreement(model, tokenizer, pairs) -> float:
+    """Share of held-out human pairs where the policy gives the chosen answer the higher
+    log-probability. The reward model's score is the target; this is the independent check."""
+    from engines.training.dpo import completion_logprob
+
+    was_training = model.training
+    model.eval()
+    agree = sum(
+        completion_logprob(model, tokenizer, r["prompt"], r["chosen"]) > completion_logprob(model, tokenizer, r["prompt"], r["rejected"])
+        for r in pairs
+    )
+    if was_training:
+        model.train()
+    return agree / max(1, len(pairs))
+
+
+def _monitor_callback(observer: RolloutObserver, cfg: GRPOJobConfig, emit: Emit, on_warning, tokenizer=None, human_pairs=None):
     """Runs before the progress callback in on_log: adds solved share and monitor metrics to the
     same log, and emits samples and warnings."""
     from transformers import TrainerCallback
@@ -177,11 +198,17 @@ def _monitor_callback(observer: RolloutObserver, cfg: GRPOJobConfig, emit: Emit,
                 ]
                 logs["solved"] = sum(solved) / len(solved)
             kl = logs.get("kl")
-            metrics, warnings = monitor.observe(state.global_step, texts, totals, lengths, kl=kl) if mcfg.enabled else ({}, [])
+            due = state.global_step % mcfg.sample_every == 0 or state.global_step == 1
+            agreement = None
+            if human_pairs and due and kw.get("model") is not None:
+                agreement = human_agreement(kw["model"], tokenizer, human_pairs)
+            metrics, warnings = (
+                monitor.observe(state.global_step, texts, totals, lengths, kl=kl, agreement=agreement) if mcfg.enabled else ({}, [])
+            )
             metrics.pop("monitor/kl", None)  # trl's own `kl` is charted already
             logs.update(metrics)
             _order_for_charts(logs)
-            if mcfg.enabled and (state.global_step % mcfg.sample_every == 0 or state.global_step == 1):
+            if mcfg.enabled and due:
                 per_func = {n: [v for b in batches for v in b["per_func"][n]] for n in observer.names}
                 emit("samples", step=state.global_step,
                      samples=pick_samples(prompts, texts, totals, mcfg.samples_per_log, length=lengths, **per_func))
@@ -266,7 +293,14 @@ def run_grpo(
         samples_per_step=cfg.batch_size * cfg.gradient_accumulation_steps * world_size(),
         keep_checkpoints=cfg.keep_checkpoints,
     )
-    mon = _monitor_callback(observer, cfg, emit, on_warning)
+    human_pairs = None
+    if cfg.human_ratings_file:
+        from engines.training.common import read_jsonl
+        from engines.training.preference_common import preference_dataset
+
+        path = resolve(cfg.human_ratings_file, base)
+        human_pairs = list(preference_dataset(read_jsonl(path), cfg.human_ratings_file))[: cfg.human_ratings_max]
+    mon = _monitor_callback(observer, cfg, emit, on_warning, tokenizer, human_pairs)
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=train_ds,
                           processing_class=tokenizer, peft_config=peft_config, callbacks=[mon, callback])
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)

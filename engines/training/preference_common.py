@@ -65,7 +65,8 @@ class PreferenceFields:
     precision: str = field(default="auto", metadata={"help": "auto | fp32 | bf16 | fp16."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward: less memory, slower."})
     qlora: bool = field(default=False, metadata={"help": "Load the base in 4-bit (CUDA only)."})
-    monitors: dict = field(default_factory=dict, metadata={"help": "Reward-hacking monitor settings (see engines/training/monitors.py MonitorConfig)."})
+    monitors: Any = field(default="", metadata={"help": "Reward-hacking monitor settings, as key=value pairs or JSON, e.g. "
+                          "'stop_on_warning=true, sample_every=10, length_growth=2' (see MonitorConfig in engines/training/monitors.py)."})
 
     def __post_init__(self) -> None:
         check(self.lora_r >= 1, f"lora_r must be at least 1, not {self.lora_r}")
@@ -84,6 +85,7 @@ class PreferenceFields:
         if self.chat_template not in ("gemma", "chatml", "llama3", "model") and not self.chat_template_text:
             raise TrainingError(f"Unknown chat template {self.chat_template!r}", "choose gemma, chatml, llama3 or model")
         try:
+            self.monitors = parse_settings(self.monitors)
             self.monitor_config  # noqa: B018 - validates the monitor settings now, not mid-run
         except (TypeError, ValueError) as e:
             raise TrainingError(f"Bad monitor settings: {e}", hint="see MonitorConfig in engines/training/monitors.py") from e
@@ -98,6 +100,46 @@ class PreferenceFields:
 
     def to_dict(self) -> dict[str, Any]:
         return config_to_dict(self)
+
+
+def parse_structured(text: str):
+    """A list or dict typed into a text field: JSON, or Python's repr of one (the wizard shows that)."""
+    import ast
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError) as e:
+            raise ValueError(f"cannot read {text!r} as a list or a mapping") from e
+
+
+def parse_settings(value: Any) -> dict[str, Any]:
+    """{...}, '' , JSON text, or 'key=value, key=value' (values read as JSON: true, 2, 0.5)."""
+    import json
+
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    text = str(value).strip()
+    if text.startswith("{"):
+        out = parse_structured(text)
+        if not isinstance(out, dict):
+            raise ValueError(f"expected a mapping, got {text!r}")
+        return out
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, raw = part.partition("=")
+        if not eq:
+            raise ValueError(f"expected key=value, got {part!r}")
+        try:
+            out[key.strip()] = json.loads(raw.strip())
+        except json.JSONDecodeError:
+            out[key.strip()] = raw.strip()
+    return out
 
 
 def resolve(path: str, base: Path) -> Path:

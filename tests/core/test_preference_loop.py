@@ -65,8 +65,11 @@ def test_rlhf_loop_ratings_reward_model_then_grpo_with_it(studio, base):
     assert job.result["reward_last"] > job.result["reward_first"]
     policy = studio.registry.get(job.result["model_name"])
     assert policy.parent_id == base.id and policy.meta["method"] == "grpo"
-    kinds = {e["type"] for e in studio.jobs.events(job.id)}
-    assert {"progress", "samples"} <= kinds
+    events = studio.jobs.events(job.id)
+    assert {"progress", "samples"} <= {e["type"] for e in events}
+    # the RM's score is the target; agreement with the held-out human ratings is the check
+    assert job.config["human_ratings_file"].endswith("eval.jsonl")
+    assert any("monitor/human_agreement" in e for e in events if e["type"] == "progress")
 
 
 def test_methods_refuse_the_wrong_dataset_kind_with_a_hint(studio, base):
