@@ -248,14 +248,15 @@ class DatasetsPage(QWidget):
             self.dataset_list.addItem(item)
             if d["name"] == current:
                 chosen = item
+        if chosen is not None:
+            self.dataset_list.setCurrentItem(chosen)  # signals blocked: load once, below
         self.dataset_list.blockSignals(False)
         if chosen is not None:
-            self.dataset_list.setCurrentItem(chosen)
-            self._dataset_chosen(chosen, force=True)
+            self._dataset_chosen(chosen)
         elif self.dataset_list.count() and self.info is None:
             self.dataset_list.setCurrentRow(0)
 
-    def _dataset_chosen(self, item, force: bool = False) -> None:
+    def _dataset_chosen(self, item) -> None:
         if item is None:
             return
         self.load_dataset(item.data(Qt.ItemDataRole.UserRole))

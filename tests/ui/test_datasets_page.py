@@ -81,14 +81,15 @@ def test_import_scroll_edit_and_rate(qtbot, studio, chats, tmp_path):
     page.table.selectRow(0)
     page.table.selectionModel().select(page.model.index(1, 0), page.table.selectionModel().SelectionFlag.Select | page.table.selectionModel().SelectionFlag.Rows)
     page.delete_button.click()
-    qtbot.waitUntil(lambda: page.info["version"] == 3, timeout=15_000)
+    qtbot.waitUntil(lambda: page.info["version"] == 3 and page.model.rowCount() > 0, timeout=15_000)
     assert page.info["rows"] == 448
     page.undo_button.click()
-    qtbot.waitUntil(lambda: page.info["version"] == 4, timeout=15_000)
+    qtbot.waitUntil(lambda: page.info["version"] == 4 and page.model.rowCount() == 200, timeout=15_000)
     assert page.info["content_hash"] == svc.show("support_chats", 2)["content_hash"]
 
     # duplicate a row through the editor: the copy lands right after it
     page.table.selectRow(7)
+    assert page.dup_button.isEnabled()
     page.dup_button.click()
     qtbot.waitUntil(lambda: "#1007" in page.editor.preview.toPlainText(), timeout=10_000)
     page.editor.save_button.click()
