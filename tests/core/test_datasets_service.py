@@ -201,8 +201,3 @@ def test_cli_show_export_stats_and_split(studio, tmp_path, capsys):
     code, out = run("show", "nope")
     assert code == 2 and "No dataset named 'nope'" in out.err
 
-
-@pytest.mark.slow
-def test_a_base_model_writes_two_candidate_answers(gemma_gguf):
-    a, b = rating.generate_pair(str(gemma_gguf), "The capital of France is", max_tokens=12)
-    assert a and b and isinstance(a, str) and isinstance(b, str)
