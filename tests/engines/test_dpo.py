@@ -39,3 +39,30 @@ def test_dpo_config_names_bad_settings():
     with pytest.raises(TrainingError, match="beta must be positive"):
         DPOJobConfig(beta=0)
     assert DPOJobConfig(loss_type="sigmoid,sft").loss_types == ["sigmoid", "sft"]
+
+
+def test_dpo_from_an_adapter_uses_it_as_the_reference(tmp_path, word_model):
+    """Starting from a fine-tune, the frozen copy of that adapter is the reference: at step 0
+    policy and reference agree, and the saved adapter continues from the start's weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    start = get_peft_model(AutoModelForCausalLM.from_pretrained(word_model),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    start.save_pretrained(tmp_path / "start")
+    train = write_jsonl(tmp_path / "train.jsonl", format_pairs(32, seed=1))
+    cfg = DPOJobConfig(base_model_path=str(word_model), adapter_path=str(tmp_path / "start"), train_file=str(train),
+                       eval_fraction=0.25, chat_template="chatml", max_steps=8, batch_size=8, learning_rate=1e-3,
+                       save_steps=0, eval_steps=100, max_length=64, max_new_tokens=4,
+                       output_dir=str(tmp_path / "dpo"), checkpoint_dir=str(tmp_path / "ck"), monitors={"enabled": False})
+    events = []
+    res = run_dpo(cfg, lambda t, **d: events.append((t, d)), lambda: False)
+    assert res["reference"] == "the starting adapter"
+    first = next(d for t, d in events if t == "progress" and d.get("step") == 1 and "rewards/chosen" in d)
+    assert first["rewards/chosen"] == pytest.approx(0.0, abs=1e-4)  # policy == reference before any update
+    assert res["heldout_margin"] > res["heldout_margin_before"]
+    saved = load_file(f"{res['adapter_dir']}/adapter_model.safetensors")
+    assert all("q_proj" in k or "v_proj" in k for k in saved)  # the start's LoRA layout, trained further
