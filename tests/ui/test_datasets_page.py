@@ -119,6 +119,26 @@ def test_import_scroll_edit_and_rate(qtbot, studio, chats, tmp_path):
     page.clear_positions()
     qtbot.waitUntil(lambda: page.model.rowCount() == 200, timeout=10_000)
 
+    # bulk actions on a selection: tag three rows, move two to eval, then filter by both
+    page.table.selectRow(0)
+    sel = page.table.selectionModel()
+    for r in (1, 2):
+        sel.select(page.model.index(r, 0), sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
+    page.tag_selected("vip")
+    qtbot.waitUntil(lambda: page.info["version"] == 6 and page.model.rowCount() == 200, timeout=15_000)
+    assert page.info["tags"] == {"vip": 3}
+    page.table.selectRow(1)
+    sel.select(page.model.index(2, 0), sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
+    page.move_combo.setCurrentText("eval")
+    page.move_button.click()
+    qtbot.waitUntil(lambda: page.info["version"] == 7 and page.model.rowCount() == 200, timeout=15_000)
+    assert page.info["splits"] == {"train": 449, "eval": 2}
+    page.tag_filter.setText("vip")
+    page.split_filter.setCurrentText("eval")
+    qtbot.waitUntil(lambda: [r["position"] for r in page.model.rows] == [1, 2], timeout=10_000)
+    page.tag_filter.setText("")
+    page.split_filter.setCurrentText("all splits")
+
     # rate two pairs with the keyboard: 1 (A) and 2 (B) append rows to the target dataset
     append_rows(studio.db, "pairs", "preference", [
         {"prompt": "Where is my parcel?", "chosen": "It ships tomorrow; here is the tracking link.", "rejected": "No idea."},
