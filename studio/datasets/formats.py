@@ -190,6 +190,7 @@ def read_json_array(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 _JSON_COLUMNS = ("messages", "conversations", "prompt", "chosen", "rejected", "completion", "tests")
+_TEXT_COLUMNS = ("prompt", "chosen", "rejected", "completion")  # text or a JSON list of turns
 
 
 def read_csv(path: Path) -> Iterator[tuple[int, Any]]:
@@ -217,8 +218,11 @@ def read_csv(path: Path) -> Iterator[tuple[int, Any]]:
                         try:
                             v = json.loads(v)
                         except json.JSONDecodeError as e:
-                            yield line, RecordProblem(f"column {k!r} holds invalid JSON ({e.msg})")
-                            break
+                            if k in _TEXT_COLUMNS:
+                                pass  # plain text that happens to start with a bracket ("[INST] ...")
+                            else:
+                                yield line, RecordProblem(f"column {k!r} holds invalid JSON ({e.msg})")
+                                break
                     out[k] = v
                 else:
                     yield line, out

@@ -189,3 +189,23 @@ def test_cli_import_prints_json_and_exits_2_on_bad_input(studio, tmp_path):
     assert p.returncode == 2
     assert "bad.jsonl:1: messages does not end with an assistant turn" in p.stderr
     assert main(["--home", home, "datasets", "list", "--json"]) == 0
+
+
+def test_csv_cells_hold_text_or_json_turns(studio, tmp_path):
+    import csv
+
+    path = tmp_path / "pairs.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["prompt", "chosen", "rejected"])
+        w.writerow(["[INST] Say hi [/INST]", "Hi!", "Go away."])
+        w.writerow(["Hello", json.dumps([{"role": "assistant", "content": "Hi"}]), json.dumps([{"role": "assistant", "content": "No"}])])
+    r = import_file(studio.db, path, "p")
+    assert (r.kind, r.rows) == ("preference", 2)
+    rows = [DatasetService(studio).get_row(r.version_id, i)["row"] for i in range(2)]
+    assert rows[0]["prompt"] == "[INST] Say hi [/INST]"
+    assert rows[1]["chosen"] == [{"role": "assistant", "content": "Hi"}]
+    bad = tmp_path / "bad.csv"
+    bad.write_text('messages\n"[{""role"": ""user"""\n')
+    with pytest.raises(ImportProblems, match=r"bad.csv:2: column 'messages' holds invalid JSON"):
+        import_file(studio.db, bad, "b")
