@@ -120,7 +120,7 @@ def _check_messages(value: Any, what: str, problems: list[str], *, end_with_assi
         if not content.strip():
             problems.append(f"{what} turn {i} ({role}) is empty")
             continue
-        out.append({"role": role, "content": content})
+        out.append(turn if len(turn) == 2 else {"role": role, "content": content})  # drop extra keys
     if end_with_assistant and out and len(out) == len(value) and out[-1]["role"] != "assistant":
         problems.append(f"{what} does not end with an assistant turn (the last turn is {out[-1]['role']!r})")
     return out if len(out) == len(value) else None
