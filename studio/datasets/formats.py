@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,16 +41,6 @@ class RecordProblem:
     """One record that could not even be parsed (bad JSON, too long, bad bytes)."""
 
     message: str
-
-
-@dataclass(frozen=True)
-class Source:
-    path: Path
-    format: str
-
-    @property
-    def label(self) -> str:
-        return self.path.name
 
 
 def detect_format(path: Path) -> str:
@@ -85,7 +74,7 @@ def _check_text_head(path: Path) -> None:
         raise FileProblem(1, "this looks like a binary file (it contains NUL bytes), not text")
 
 
-def _decode(raw: bytes, line: int) -> str | RecordProblem:
+def _decode(raw: bytes) -> str | RecordProblem:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -123,7 +112,7 @@ def read_jsonl(path: Path, max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int
                 continue
             except orjson.JSONDecodeError:
                 pass
-            text = _decode(raw, line_no)
+            text = _decode(raw)
             if isinstance(text, RecordProblem):
                 yield line_no, text
                 continue
@@ -272,11 +261,3 @@ def read_records(path: Path, fmt: str | None = None) -> tuple[str, Iterator[tupl
         raise FileProblem(0, f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     return fmt, readers[fmt](path)
 
-
-def write_jsonl(rows, out: io.TextIOBase) -> int:
-    n = 0
-    for row in rows:
-        out.write(json.dumps(row, ensure_ascii=False))
-        out.write("\n")
-        n += 1
-    return n
