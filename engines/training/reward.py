@@ -44,6 +44,9 @@ from engines.training.preference_common import (
 )
 
 
+MIN_LENGTH_PAIRS = 10  # held-out pairs of unequal length needed before judging a length bias
+
+
 @dataclass
 class RewardJobConfig(PreferenceFields):
     """A reward-model run: LoRA on the base (or a fine-tune) with a 1-output score head."""
@@ -122,6 +125,7 @@ class PairEval:
     margin: float  # mean r_chosen - r_rejected
     longer_preferred_model: float  # share of pairs where the model scores the longer answer higher
     longer_preferred_human: float  # share of pairs where the human chose the longer answer
+    length_pairs: int  # pairs whose answers differ in length (the two shares above count these)
     scores: list[float]  # chosen then rejected
     lengths: list[int]
     texts: list[str]
@@ -152,6 +156,7 @@ def evaluate_pairs(model, tokenizer, dataset, *, max_length: int = 512) -> PairE
         margin=sum(a - b for a, b in zip(sc, sr)) / n,
         longer_preferred_model=sum((a > b) == (x > y) for a, b, x, y in zip(sc, sr, lc, lr) if x != y) / max(1, sum(x != y for x, y in zip(lc, lr))),
         longer_preferred_human=sum(x > y for x, y in zip(lc, lr) if x != y) / max(1, sum(x != y for x, y in zip(lc, lr))),
+        length_pairs=sum(x != y for x, y in zip(lc, lr)),
         scores=sc + sr,
         lengths=lc + lr,
         texts=[_text(r["chosen"]) for r in dataset] + [_text(r["rejected"]) for r in dataset],
@@ -176,7 +181,8 @@ def _eval_callback(eval_ds, tokenizer, cfg: RewardJobConfig, emit: Emit, on_warn
             self.history.append({"step": state.global_step, **metrics})
             emit("progress", step=state.global_step, total=state.max_steps, **metrics)
             bias = ev.longer_preferred_model - ev.longer_preferred_human
-            if bias > cfg.length_bias_threshold and "length_bias" not in monitor.fired:
+            # below ~10 pairs a share is mostly noise: no verdict
+            if bias > cfg.length_bias_threshold and ev.length_pairs >= MIN_LENGTH_PAIRS and "length_bias" not in monitor.fired:
                 w = {
                     "monitor": "length_bias",
                     "message": f"the reward model prefers the longer answer in {ev.longer_preferred_model:.0%} of held-out pairs, "

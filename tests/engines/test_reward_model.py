@@ -40,3 +40,26 @@ def test_reward_model_rejects_a_prompt_dataset(tmp_path, word_model):
     with pytest.raises(TrainingError, match=r"row 1 is a prompt row.*") as e:
         run_reward(_cfg(tmp_path, word_model, train_file=str(train)), lambda *a, **k: None, lambda: False)
     assert "GRPO" in e.value.hint
+
+
+def test_length_bias_warning_when_the_model_learned_that_longer_wins(tmp_path, word_model):
+    """Train pairs where the chosen answer is always the longer one; the held-out human ratings
+    prefer the shorter. The model's length preference departs from the humans': a warning."""
+    import random
+
+    r = random.Random(0)
+    words = ["the", "fox", "dog", "lazy", "quick", "maybe", "I", "think"]
+
+    def ramble(lo, hi):
+        return " ".join(r.choice(words) for _ in range(r.randint(lo, hi)))
+
+    train = [{"prompt": "what is 1 plus 1", "chosen": ramble(6, 9), "rejected": ramble(1, 2)} for _ in range(64)]
+    held = [{"prompt": "what is 2 plus 2", "chosen": ramble(1, 2), "rejected": ramble(6, 9)} for _ in range(16)]
+    cfg = _cfg(tmp_path, word_model, train_file=str(write_jsonl(tmp_path / "t.jsonl", train)),
+               eval_file=str(write_jsonl(tmp_path / "e.jsonl", held)), max_steps=15, eval_steps=5)
+    events = []
+    res = run_reward(cfg, lambda t, **d: events.append((t, d)), lambda: False)
+    warnings = [d for t, d in events if t == "warning"]
+    assert [w["monitor"] for w in warnings if w["monitor"] == "length_bias"] == ["length_bias"]
+    assert res["longer_preferred_model"] > 0.8 and res["longer_preferred_human"] == 0.0
+    assert res["eval_accuracy"] < 0.2  # and it disagrees with the held-out humans
