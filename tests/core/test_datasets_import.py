@@ -11,6 +11,7 @@ import pytest
 
 from studio.datasets.importer import ImportProblems, import_file
 from studio.datasets.service import DatasetService
+from studio.errors import UserError
 
 GOOD = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
 
@@ -209,3 +210,18 @@ def test_csv_cells_hold_text_or_json_turns(studio, tmp_path):
     bad.write_text('messages\n"[{""role"": ""user"""\n')
     with pytest.raises(ImportProblems, match=r"bad.csv:2: column 'messages' holds invalid JSON"):
         import_file(studio.db, bad, "b")
+
+
+def test_append_makes_a_new_version_and_examples_are_shared(studio, tmp_path):
+    first = write_jsonl(tmp_path / "a.jsonl", [turns(("user", f"q{i}"), ("assistant", f"a{i}")) for i in range(3)])
+    more = write_jsonl(tmp_path / "b.jsonl", [turns(("user", "q1"), ("assistant", "a1")), turns(("user", "new"), ("assistant", "row"))])
+    import_file(studio.db, first, "d")
+    with pytest.raises(UserError, match="already exists"):
+        import_file(studio.db, more, "d")
+    r = import_file(studio.db, more, "d", append=True)
+    assert (r.version, r.rows) == (2, 5)
+    assert stored(studio) == (1, 4, 8)  # 4 distinct examples; version rows 3 + 5
+    show = DatasetService(studio).show("d")
+    assert [v["rows"] for v in show["versions"]] == [3, 5] and show["versions"][1]["parent_version_id"] == show["versions"][0]["id"]
+    with pytest.raises(UserError, match="holds sft rows, not preference"):
+        import_file(studio.db, write_jsonl(tmp_path / "p.jsonl", [GOOD_PREF]), "d", "preference", append=True)
