@@ -117,29 +117,35 @@ def _finding(key: str, title: str, positions: list[int], severity: str = "warnin
 
 
 def _token_counts(studio, version_id: int, tokenizer) -> tuple[dict[int, int], str]:
-    """Token count per example id of the version, computing and caching missing ones."""
+    """Token count per example id of the version, computing and caching missing ones in chunks
+    (only the ids are held at once, never every example's text)."""
+    from studio.datasets.store import write_transaction
+
     with studio.db.engine.connect() as c:
         rows = c.exec_driver_sql(
-            "SELECT DISTINCT e.id, e.token_count, e.data FROM version_rows r JOIN examples e ON e.id = r.example_id"
+            "SELECT DISTINCT e.id, e.token_count FROM version_rows r JOIN examples e ON e.id = r.example_id"
             " WHERE r.version_id = ?", (version_id,)).all()
-    counts = {i: n for i, n, _ in rows if n is not None}
-    missing = [(i, d) for i, n, d in rows if n is None]
-    if missing and tokenizer is not None:
-        new = []
-        for i, d in missing:
-            n = tokenizer.count(shapes.row_text(json.loads(d)))
-            counts[i] = n
-            new.append((n, i))
-        from studio.datasets.store import write_transaction
-
+    counts = {i: n for i, n in rows if n is not None}
+    missing = [i for i, n in rows if n is None]
+    del rows
+    if not missing:
+        return counts, "tokens"
+    for start in range(0, len(missing), 5000):
+        chunk = missing[start : start + 5000]
+        with studio.db.engine.connect() as c:
+            data = c.exec_driver_sql(
+                f"SELECT id, data FROM examples WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk)).all()
+        texts = [(i, shapes.row_text(json.loads(d))) for i, d in data]
+        if tokenizer is None:
+            counts.update((i, max(1, len(t) // 4)) for i, t in texts)
+            continue
+        new = [(tokenizer.count(t), i) for i, t in texts]
+        counts.update((i, n) for n, i in new)
         with write_transaction(studio.db) as con:
             con.executemany("UPDATE examples SET token_count = ? WHERE id = ?", new)
-        return counts, f"tokens ({tokenizer.name})"
-    if missing:
-        for i, d in missing:
-            counts[i] = max(1, len(shapes.row_text(json.loads(d))) // 4)
+    if tokenizer is None:
         return counts, "tokens (estimated: chars / 4; register a base model for exact counts)"
-    return counts, "tokens"
+    return counts, f"tokens ({tokenizer.name})"
 
 
 def quality_report(studio, version, *, tokenizer=None) -> dict[str, Any]:
