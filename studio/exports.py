@@ -37,8 +37,13 @@ def _unique_stem(home: Home, stem: str) -> str:
     return candidate
 
 
-def plan_export(studio, adapter_ref: str | int, *, merge: bool = False, out_type: str | None = None) -> dict[str, Any]:
-    """Check the adapter and its base, and return the export job's config (plain data)."""
+def plan_export(studio, adapter_ref: str | int, *, merge: bool = False, out_type: str | None = None,
+                base_ref: str | int | None = None) -> dict[str, Any]:
+    """Check the adapter and its base, and return the export job's config (plain data).
+
+    The base is the adapter's parent in the registry; `base_ref` names one for an adapter that
+    has none (a PEFT folder imported by path). The job checks every shape against it.
+    """
     adapter = studio.registry.get(adapter_ref)
     if adapter.kind != "adapter" or adapter.format != "peft":
         raise UserError(
@@ -51,11 +56,11 @@ def plan_export(studio, adapter_ref: str | int, *, merge: bool = False, out_type
             f"{adapter_dir / 'adapter_config.json'}: missing; the adapter folder of {adapter.name!r} is incomplete",
             hint="the folder was moved or deleted; re-import the adapter from its PEFT folder",
         )
-    base = adapter.parent
+    base = studio.registry.get(base_ref) if base_ref is not None else adapter.parent
     if base is None:
         raise UserError(
             f"{adapter.name!r} has no base model in the registry",
-            hint="import the adapter again with its base model registered, so the export knows the base GGUF",
+            hint="name the GGUF base it was trained on (--base NAME in the CLI)",
         )
     if base.format != "gguf":
         raise UserError(
@@ -73,6 +78,7 @@ def plan_export(studio, adapter_ref: str | int, *, merge: bool = False, out_type
     suffix = "lora" if out_type == "lora" else f"merged-{out_type}"
     return {
         "adapter_id": adapter.id,
+        "base_id": base.id,
         "adapter_dir": str(adapter_dir),
         "base_gguf": str(Path(base.path).absolute()),
         "stem": _unique_stem(studio.home, f"{_slug(adapter.name)}-{suffix}"),
@@ -83,16 +89,17 @@ def plan_export(studio, adapter_ref: str | int, *, merge: bool = False, out_type
     }
 
 
-def submit_export(studio, adapter_ref: str | int, *, merge: bool = False, out_type: str | None = None) -> int:
+def submit_export(studio, adapter_ref: str | int, *, merge: bool = False, out_type: str | None = None,
+                  base_ref: str | int | None = None) -> int:
     """Queue an export job for an adapter; returns the job id."""
-    config = plan_export(studio, adapter_ref, merge=merge, out_type=out_type)
+    config = plan_export(studio, adapter_ref, merge=merge, out_type=out_type, base_ref=base_ref)
     adapter = studio.registry.get(config["adapter_id"])
     return studio.jobs.submit(
         "export",
         config,
         name=f"export {adapter.name} ({TYPE_LABELS[config['type']]})",
         heavy=False,  # CPU and disk only: it may run beside a training job
-        base_model_id=adapter.parent_id,
+        base_model_id=config["base_id"],
         dataset_version_id=adapter.dataset_version_id,
         parent_job_id=adapter.job_id,
     )
@@ -137,7 +144,7 @@ def finish_export_job(db: Database, home: Home, job: Job) -> dict[str, Any]:
         architecture=info.architecture,
         parameters=info.parameters,
         quantization=("F32 LoRA" if out_type == "lora" else out_type.upper()),
-        context_length=info.context_length or (adapter.parent.context_length if adapter.parent else None),
+        context_length=info.context_length or _base_context(reg, cfg.get("base_id")),
         file_size=info.file_size,
         chat_template=adapter.chat_template,
         is_instruct=adapter.chat_template is not None,
@@ -151,13 +158,27 @@ def finish_export_job(db: Database, home: Home, job: Job) -> dict[str, Any]:
             "type": out_type,
             "template_name": cfg.get("template_name"),
             "adapter": adapter.name,
-            "base": adapter.parent.name if adapter.parent else None,
+            "base": _name_or_none(reg, cfg.get("base_id")),
             "training_job_id": adapter.job_id,
             "extra_files": [str(dst_mf)],
         },
     )
     reg.add(m)
     return {"model": name, "path": str(dst), "modelfile": str(dst_mf)}
+
+
+def _name_or_none(reg, model_id: int | None) -> str | None:
+    try:
+        return reg.get(model_id).name if model_id is not None else None
+    except StudioError:
+        return None
+
+
+def _base_context(reg, model_id: int | None) -> int | None:
+    try:
+        return reg.get(model_id).context_length if model_id is not None else None
+    except StudioError:
+        return None
 
 
 def _done_result(db: Database, job_id: int) -> dict[str, Any]:

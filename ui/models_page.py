@@ -401,8 +401,14 @@ class ModelsPage(QWidget):
         row = self.selected()
         if row is None:
             return None
+        base_ref = None
+        if row.get("parent_id") is None:  # a PEFT folder imported by path: which base was it trained on?
+            bases = [r["name"] for r in self.rows if r["kind"] == "base" and r["format"] == "gguf"]
+            base_ref = self.choose_base(row["name"], bases)
+            if base_ref is None:
+                return None
         try:
-            job_id = submit_export(self.studio, row["id"], merge=merge, out_type=out_type)
+            job_id = submit_export(self.studio, row["id"], merge=merge, out_type=out_type, base_ref=base_ref)
         except Exception as e:  # noqa: BLE001
             self._failed(e)
             return None
@@ -413,6 +419,14 @@ class ModelsPage(QWidget):
         self._update_buttons()
         self._timer.start()
         return job_id
+
+    def choose_base(self, adapter: str, bases: list[str]) -> str | None:
+        """Ask which GGUF base an adapter without one belongs to (tests replace this method)."""
+        if not bases:
+            self.tell("No GGUF base", "Import the GGUF base model this adapter was trained on first.")
+            return None
+        name, ok = QInputDialog.getItem(self, "Base model", f"Which base model was {adapter} trained on?", bases, 0, False)
+        return name if ok else None
 
     def _poll_export(self) -> None:
         if self.export_job is None or self._polling:

@@ -16,6 +16,7 @@ def register(sub, groups) -> None:
     p.add_argument("adapter", help="the adapter's name or id (see `studio models list --kind adapter`)")
     p.add_argument("--merge", action="store_true", help="merge the LoRA into the base and write the whole model")
     p.add_argument("--type", choices=["f16", "q8_0"], help="merged model type (with --merge; default f16)")
+    p.add_argument("--base", help="the GGUF base model, for an adapter imported without one")
     p.add_argument("--wait", action="store_true", help="wait for the export job and print the registered export")
     p.set_defaults(func=cmd_export_gguf)
 
@@ -36,7 +37,7 @@ def cmd_export_gguf(args, ctx):
 
     if args.type and not args.merge:
         raise UserError("--type applies to merged exports", hint="add --merge, or drop --type for a GGUF LoRA adapter")
-    job_id = submit_export(ctx.studio, args.adapter, merge=args.merge, out_type=args.type)
+    job_id = submit_export(ctx.studio, args.adapter, merge=args.merge, out_type=args.type, base_ref=args.base)
     result = submit_and_maybe_wait(ctx, args, job_id)
     if args.wait and result.get("state") == "succeeded":
         from studio.registry import model_to_dict

@@ -115,3 +115,16 @@ def test_deleting_an_export_removes_its_gguf_and_modelfile_and_the_adapter_names
     removed = st.registry.delete(export.id)
     assert sorted(removed) == sorted([export.path, export.meta["modelfile"]])
     assert list(st.home.exports.iterdir()) == []
+
+
+def test_an_imported_peft_folder_without_a_base_is_exported_on_the_base_named(studio_with_model, tmp_path):
+    st = studio_with_model
+    imported = st.registry.import_path(write_random_lora(tmp_path / "peft-folder", **GEMMA_270M, modules=("q_proj",)))
+    assert imported.kind == "adapter" and imported.parent_id is None
+    with pytest.raises(UserError, match="no base model") as e:
+        submit_export(st, imported.name)
+    assert "--base" in e.value.hint
+    job = _run(st, submit_export(st, imported.name, base_ref="gemma-3-270m (base)"))
+    assert job.state == "succeeded", (job.error, job.hint)
+    export = st.registry.get(job.result["model"])
+    assert export.meta["base"] == "gemma-3-270m (base)" and export.meta["base_gguf"].endswith("gemma-3-270m-q4_k_m.gguf")

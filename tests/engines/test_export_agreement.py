@@ -184,7 +184,7 @@ def test_exports_from_the_service_agree_with_peft_and_answer_in_the_trained_form
             turn = chat.run_turn_for(None, [{"role": "user", "content": "Describe dogs."}], mode="fast",
                                      model=export.name, overrides={"temperature": 0.0, "max_tokens_fast": 16})
             print(f"chat with {export.name}: {turn['answer']!r}")
-            assert turn["answer"].startswith("## DOGS") or turn["answer"].startswith("## BORN DOGS")
+            assert turn["answer"].startswith("## ") and "- short: dogs are nice." in turn["answer"]  # the trained format
             assert turn["meta"]["template"] == "gemma"
     finally:
         chat.close()
