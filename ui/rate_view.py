@@ -222,12 +222,18 @@ class RateView(QWidget):
         self.agreement_label.setText(text)
 
     def _score(self) -> None:
+        """Score both answers with a trained reward model (the preference area's scorer)."""
         scorer = rating.reward_scorer()
         pair = self.current()
         if scorer is None or pair is None:
             return
-        rm, ok = QInputDialog.getText(self, "Reward model", "Reward model name:")
-        if not ok or not rm:
+        names = [m.name for m in self.studio.registry.list() if (m.meta or {}).get("method") == "reward"]
+        if not names:
+            report(StudioError("There is no reward model yet", hint="train one in the Train page from a preference dataset"))
             return
-        run_in_thread(scorer, self.studio, rm, pair.prompt_text, [pair.a_text, pair.b_text],
+        rm, ok = QInputDialog.getItem(self, "Reward model", "Score A and B with:", names, 0, False)
+        if not ok:
+            return
+        self.progress.setText(f"Scoring with {rm}… (the first time loads the model)")
+        run_in_thread(scorer, self.studio, rm, pair.prompt, [pair.a, pair.b],
                       on_done=lambda s: self.progress.setText(f"Reward model {rm}: A {s[0]:.3f} · B {s[1]:.3f}"), owner=self)

@@ -222,3 +222,19 @@ def test_rate_view_gets_candidates_from_the_base_model_for_a_prompt_dataset(qtbo
     assert rating.agreement(studio_with_model)["ratings"] == 1
     assert "ratings" not in [d["name"] for d in DatasetService(studio_with_model).list()]  # a tie adds no pair
     qtbot.waitUntil(lambda: not view._workers, timeout=10_000)
+
+
+def test_reward_model_button_shows_only_when_the_preference_area_can_score(qtbot, studio, monkeypatch):
+    from studio.datasets import rating
+    from studio.datasets.service import DatasetService
+    from ui.rate_view import RateView
+
+    import studio.preference  # noqa: F401 - the preference area is part of this build
+
+    shown = RateView(studio, DatasetService(studio))
+    qtbot.addWidget(shown)
+    assert not shown.score_button.isHidden()
+    monkeypatch.setattr(rating, "reward_scorer", lambda: None)  # a build without the preference area
+    hidden = RateView(studio, DatasetService(studio))
+    qtbot.addWidget(hidden)
+    assert hidden.score_button.isHidden()
