@@ -66,3 +66,24 @@ def test_dpo_from_an_adapter_uses_it_as_the_reference(tmp_path, word_model):
     assert res["heldout_margin"] > res["heldout_margin_before"]
     saved = load_file(f"{res['adapter_dir']}/adapter_model.safetensors")
     assert all("q_proj" in k or "v_proj" in k for k in saved)  # the start's LoRA layout, trained further
+
+
+def test_dpo_stops_at_a_checkpoint_and_resumes_to_the_end(tmp_path, word_model):
+    train = write_jsonl(tmp_path / "train.jsonl", format_pairs(48, seed=1))
+    base = dict(base_model_path=str(word_model), train_file=str(train), eval_fraction=0.0, chat_template="chatml",
+                max_steps=6, batch_size=8, learning_rate=1e-3, save_steps=0, max_length=64,
+                output_dir=str(tmp_path / "dpo"), checkpoint_dir=str(tmp_path / "ck"), monitors={"enabled": False})
+    steps = []
+
+    def emit(t, **d):
+        if t == "progress" and "loss" in d:
+            steps.append(d["step"])
+
+    first = run_dpo(DPOJobConfig(**base), emit, lambda: len(steps) >= 3)
+    k = first["steps"]  # the stop is honoured at the end of the next step
+    assert first["stopped"] and 3 <= k < 6 and first["last_checkpoint"].endswith(f"checkpoint-{k}")
+    assert "adapter_dir" not in first
+    steps.clear()
+    second = run_dpo(DPOJobConfig(**base, resume_from=first["last_checkpoint"]), emit, lambda: False)
+    assert not second["stopped"] and second["steps"] == 6 and steps == list(range(k + 1, 7))
+    assert (tmp_path / "dpo" / "adapter_model.safetensors").exists()
