@@ -215,7 +215,7 @@ class ToolsService:
 
     # ---- per-conversation switches ----------------------------------------------------
     def enabled_tools(self, conversation_id: int) -> list[str]:
-        """Conversation.settings["tools"]; a conversation that never chose gets every tool."""
+        """Conversation.settings["tools"] (the chat's toggle); a conversation that never chose has none."""
         from studio.db.models import Conversation
 
         with self.db.session() as s:
@@ -224,7 +224,7 @@ class ToolsService:
                 raise NotFound(f"No conversation {conversation_id}")
             chosen = (conv.settings or {}).get("tools")
         names = list(self.tools())
-        return names if chosen is None else [t for t in chosen if t in names]
+        return [t for t in chosen or [] if t in names]
 
     def set_enabled_tools(self, conversation_id: int, tools: list[str]) -> None:
         from studio.db.models import Conversation

@@ -107,7 +107,7 @@ def test_enabled_tools_live_in_the_conversation_settings(studio):
         s.flush()
         cid = conv.id
     svc = tools_service(studio)
-    assert svc.enabled_tools(cid) == ["calculator", "python", "search"]
+    assert svc.enabled_tools(cid) == []  # tools are opt-in per conversation
     svc.set_enabled_tools(cid, ["calculator"])
     assert svc.enabled_tools(cid) == ["calculator"]
     with studio.db.session() as s:
