@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -86,6 +87,9 @@ class ChatPage(QWidget):
         ll.addWidget(self.search_box)
         self.conv_list = QListWidget()
         self.conv_list.setObjectName("conversationList")
+        self.conv_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.conv_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.conv_list.setWordWrap(False)
         self.conv_list.itemClicked.connect(lambda it: self.open_conversation(it.data(Qt.ItemDataRole.UserRole)))
         ll.addWidget(self.conv_list, 1)
         row = QHBoxLayout()
@@ -104,8 +108,10 @@ class ChatPage(QWidget):
         head = QHBoxLayout()
         self.title_label = QLabel("New chat")
         self.title_label.setObjectName("pageTitle")
-        head.addWidget(self.title_label)
-        head.addStretch(1)
+        self.title_label.setMinimumWidth(60)
+        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title_label.setTextFormat(Qt.TextFormat.PlainText)
+        head.addWidget(self.title_label, 1)
         head.addWidget(QLabel("Model"))
         self.model_combo = QComboBox()
         self.model_combo.setObjectName("modelCombo")
@@ -250,9 +256,11 @@ class ChatPage(QWidget):
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow(QLabel("<b>Conversation settings</b>"))
         self.system_edit = QPlainTextEdit()
+        self.system_edit.setObjectName("systemPrompt")
         self.system_edit.setPlaceholderText("System prompt (optional)")
         self.system_edit.setFixedHeight(64)
-        form.addRow("System", self.system_edit)
+        form.addRow(QLabel("System prompt"))
+        form.addRow(self.system_edit)
         self.temp_spin = _dspin(0, 2, 0.05, 0.7)
         form.addRow("Temperature", self.temp_spin)
         self.top_p_spin = _dspin(0.05, 1, 0.05, 0.95)
@@ -269,6 +277,8 @@ class ChatPage(QWidget):
         form.addRow("Min thinking", self.min_spin)
         self.reason_model = QComboBox()
         self.reason_model.setObjectName("reasoningModelCombo")
+        self.reason_model.setMinimumContentsLength(14)
+        self.reason_model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.reason_model.setToolTip("A larger model for Reasoning turns; Fast turns use the model in the header")
         form.addRow("Reasoning model", self.reason_model)
         self.classifier_box = QCheckBox("Use the trained router classifier")
@@ -304,6 +314,10 @@ class ChatPage(QWidget):
         self._loading_settings = False
         return box
 
+    def _set_title(self, title: str) -> None:
+        self.title_label.setToolTip(title)
+        self.title_label.setText(title if len(title) <= 36 else title[:35].rstrip() + "…")
+
     # ---- models -----------------------------------------------------------------------------
     def _load_models(self) -> None:
         try:
@@ -314,13 +328,13 @@ class ChatPage(QWidget):
             report(e)
             return
         self._choices = choices
-        for combo, first in ((self.model_combo, None), (self.reason_model, "Same as the chat model")):
+        for combo, first in ((self.model_combo, None), (self.reason_model, "Same as chat")):
             combo.blockSignals(True)
             combo.clear()
             if first:
                 combo.addItem(first, None)
             for m in choices["models"]:
-                combo.addItem(m["name"] + ("  (base)" if m["is_base"] else ""), m["name"])
+                combo.addItem(m["name"], m["name"])
             combo.addItem(REMOTE_ITEM, "__remote__")
             combo.blockSignals(False)
         self.adapter_combo.blockSignals(True)
@@ -494,7 +508,7 @@ class ChatPage(QWidget):
         self.conv_id = None
         self.pending_settings = {"_mode": self.mode()}
         self._clear_transcript()
-        self.title_label.setText("New chat")
+        self._set_title("New chat")
         self.totals_label.setText("No turns yet")
         self.route_label.setText("")
         self.override_button.setVisible(False)
@@ -509,7 +523,7 @@ class ChatPage(QWidget):
         for m in conv["messages"]:
             if m["role"] in ("user", "assistant"):
                 self._add_bubble(m["role"], m)
-        self.title_label.setText(conv["title"])
+        self._set_title(conv["title"])
         self._refresh_totals()
         self._apply_settings_to_widgets()
         last = next((m for m in reversed(conv["messages"]) if m["role"] == "assistant"), None)
@@ -519,16 +533,16 @@ class ChatPage(QWidget):
     def rename_conversation(self) -> None:
         if self.conv_id is None:
             return
-        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=self.title_label.text())
+        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=self.title_label.toolTip() or self.title_label.text())
         if ok and title.strip():
             self.chat.rename(self.conv_id, title)
-            self.title_label.setText(title.strip())
+            self._set_title(title.strip())
             self.refresh_conversations()
 
     def delete_conversation(self) -> None:
         if self.conv_id is None or self.runner.running:
             return
-        if QMessageBox.question(self, "Delete conversation", f"Delete “{self.title_label.text()}” and its messages?") != QMessageBox.StandardButton.Yes:
+        if QMessageBox.question(self, "Delete conversation", f"Delete “{self.title_label.toolTip() or self.title_label.text()}” and its messages?") != QMessageBox.StandardButton.Yes:
             return
         self.chat.delete_conversation(self.conv_id)
         self.new_conversation()
@@ -715,14 +729,18 @@ class ChatPage(QWidget):
         self._show_route((msg.get("meta") or {}).get("route"))
         self._refresh_totals()
         conv = self.chat.get_conversation(self.conv_id)
-        self.title_label.setText(conv["title"])
+        self._set_title(conv["title"])
         self.refresh_conversations()
 
     def _on_failed(self, exc) -> None:
         b = self._bubble
         if b is not None:
-            b.append_text(f"\n\n**Error:** {getattr(exc, 'message', None) or exc}")
+            hint = getattr(exc, "hint", None)
+            b.append_text(f"\n\n**Error:** {getattr(exc, 'message', None) or exc}" + (f"  \n_{hint}_" if hint else ""))
         self._finish_common()
+        if self.conv_id is not None:  # the user's message was stored: it can be regenerated
+            self._set_title(self.chat.get_conversation(self.conv_id)["title"])
+            self.refresh_conversations()
         from ui.errors import report
 
         report(exc)

@@ -3,6 +3,8 @@ accounting line. Plain widgets; the page feeds them text on the GUI thread."""
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QTextOption
 from PySide6.QtWidgets import (
@@ -41,6 +43,24 @@ def format_totals(t: dict) -> str:
         f"{t['turns']} turn{'s' if t['turns'] != 1 else ''} · {t['visible_tokens']:,} visible · "
         f"{t['hidden_tokens']:,} hidden tokens · {t['latency_s']:.1f} s · cost {t['cost']:.4f}"
     )
+
+
+_FENCE = re.compile(r"(```.*?(?:```|$))", re.S)
+_INLINE = re.compile(r"(`[^`\n]*`)")
+
+
+def markdown_safe(text: str) -> str:
+    """Markdown with raw HTML disabled: a model's `<answer>` must show, not vanish as a tag.
+
+    Outside code (fenced blocks and inline spans) `<` is escaped; code is left as written."""
+    out = []
+    for i, block in enumerate(_FENCE.split(text)):
+        if i % 2:
+            out.append(block)
+            continue
+        for j, span in enumerate(_INLINE.split(block)):
+            out.append(span if j % 2 else span.replace("<", "\\<"))
+    return "".join(out)
 
 
 class AutoHeightBrowser(QTextBrowser):
@@ -183,7 +203,7 @@ class MessageBubble(QFrame):
         if self.role == "user":
             self.body.setPlainText(text)
         else:
-            self.body.setMarkdown(text)
+            self.body.setMarkdown(markdown_safe(text))
 
     def append_text(self, text: str) -> None:
         self.set_text(self.text + text)

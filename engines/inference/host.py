@@ -14,6 +14,10 @@ answers with events on another queue. Only plain tuples cross the process bounda
 - One request at a time per host: a `Llama` object is not thread-safe. Compare view panes
   each get their own host so both answers stream at once.
 
+The child is started with multiprocessing's "spawn" method, which imports the parent's main
+module again in the child: a script that uses a LocalBackend needs the usual
+`if __name__ == "__main__":` guard (the `studio` entry points and pytest have one).
+
 Run standalone for a quick check: `python -m engines.inference.host MODEL.gguf "prompt"`.
 """
 
@@ -104,8 +108,12 @@ class LocalBackend:
         return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
 
     def close(self) -> None:
-        with self._lock if self._lock.acquire(timeout=0.5) else _nullctx():
+        got = self._lock.acquire(timeout=0.5)  # a turn in flight must not block closing the window
+        try:
             proc, self._proc = self._proc, None
+        finally:
+            if got:
+                self._lock.release()
         if proc is None:
             return
         if proc.is_alive():
@@ -206,14 +214,6 @@ class LocalBackend:
         return {}
 
 
-class _nullctx:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
-
-
 # ---- child side -------------------------------------------------------------------------------
 def _host_main(requests, events, cancel, max_models: int) -> None:
     """The child's loop: load on demand, serve one request at a time, until "shutdown"."""
@@ -222,12 +222,14 @@ def _host_main(requests, events, cancel, max_models: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is for the parent
     host = _Host(events, cancel, max_models)
     parent = os.getppid()
+    # never wait at exit to flush events nobody will read (the parent may be gone)
+    events.cancel_join_thread()
     while True:
         try:
             req = requests.get(timeout=1.0)
         except queue.Empty:
             if os.getppid() != parent:  # orphaned: the app is gone
-                return
+                os._exit(0)
             continue
         if req[0] == "shutdown":
             return
