@@ -125,8 +125,11 @@ class ToolCallCard(QFrame):
         view = QPlainTextEdit(text)
         view.setReadOnly(True)
         view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-        lines = min(12, max(2, text.count("\n") + 2))
-        view.setFixedHeight(view.fontMetrics().lineSpacing() * lines + 12)
+        lines = text.count("\n") + 1
+        if lines <= 12:  # short texts show whole, without a scroll bar; long ones scroll
+            view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        margins = int(view.document().documentMargin() * 2) + view.frameWidth() * 2
+        view.setFixedHeight(view.fontMetrics().lineSpacing() * (min(lines, 12) + 1) + margins)
         return view
 
     def set_expanded(self, expanded: bool) -> None:
