@@ -35,7 +35,7 @@ _LOGIC = re.compile(
     re.I,
 )
 _STEPS = re.compile(
-    r"\b(step[- ]by[- ]step|first\b.{0,80}\bthen|and then|after that|explain (why|how)|compare|"
+    r"\b(step[- ]by[- ]step|first\b.{0,80}\bthen|(?:and |, )?then|after that|explain (why|how)|compare|"
     r"plan|trade-?offs?|pros and cons|analy[sz]e|justify|walk me through|derive|in detail|"
     r"optimi[sz]e|design|evaluate|prove)\b",
     re.I,
@@ -123,6 +123,8 @@ def explain(mode: str, f: dict[str, float], parts: dict[str, float]) -> str:
         return subject
     if f["smalltalk"]:
         return "small talk"
+    if f["numbers"] and f["words"] <= 15:
+        return "one-step arithmetic"
     if f["words"] <= 12:
         return "short factual question"
     return "no math, code, logic or multi-step markers"

@@ -175,3 +175,26 @@ def test_cli_eval_router_reports_accuracy_confusion_and_hidden_cost(studio, tmp_
     bad.write_text('{"query": "x", "expect": "medium"}\n')
     assert main(["eval", "router", str(bad), "--home", str(studio.home.root)]) == 2
     assert "bad.jsonl:1" in capsys.readouterr().err
+
+
+def test_tools_enabled_in_a_conversation_run_before_the_answer_and_are_stored(studio):
+    pytest.importorskip("studio.tools.orchestrator")
+    from engines.inference.openai_stub import StubServer
+
+    prompts = []
+
+    def script(prompt: str) -> str:
+        prompts.append(prompt)
+        return "It is 409.5 [1].<|im_end|>"
+
+    chat = ChatService(studio)
+    with StubServer(script) as srv:
+        c = chat.create_conversation(settings={"tools": ["calculator"], "temperature": 0.0,
+                                               "models": {"fast": {"model": srv.url}}})
+        msg = chat.send(c["id"], "What is 17.5% of 2340?")
+    calls = msg["meta"]["tool_calls"]
+    assert calls and calls[0]["tool"] == "calculator" and not calls[0].get("error")
+    assert "409.5" in prompts[-1]  # the model read the tool's result before answering
+    stored = chat.get_conversation(c["id"])["messages"]
+    assert stored[0]["content"] == "What is 17.5% of 2340?"  # the user's text is stored as typed
+    assert stored[1]["meta"]["tool_calls"] == calls
