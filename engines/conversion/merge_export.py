@@ -76,7 +76,13 @@ def merge_lora_into_gguf(
 
         total = len(reader.tensors)
         for i, t in enumerate(reader.tensors, 1):
-            w = quants.dequantize(t.data, t.tensor_type).astype(np.float32, copy=False)
+            try:
+                w = quants.dequantize(t.data, t.tensor_type).astype(np.float32, copy=False)
+            except NotImplementedError as e:
+                raise ConversionError(
+                    f"{base_gguf}: tensor {t.name} is stored as {t.tensor_type.name}, which cannot be dequantised here",
+                    hint="merge on a base in a common type (F16, Q8_0, Q4_K_M...), or export a GGUF LoRA instead",
+                ) from e
             d = deltas.pop(t.name, None)
             if d is not None:
                 w = w + np.float32(d.scale) * (d.b @ d.a)

@@ -71,6 +71,8 @@ def test_cli_exports_a_merged_q8_0_model_carrying_the_adapter_template(studio_wi
     assert info.chat_template == adapter.chat_template  # llama.cpp's chat completion uses it unasked
     assert info.metadata["tokenizer.ggml.bos_token_id"] == 2  # the tokenizer came along
     assert export["path"].endswith("exports/my-adapter-merged-q8_0.gguf")
+    modelfile = open(export["meta"]["modelfile"]).read().splitlines()
+    assert "FROM ./my-adapter-merged-q8_0.gguf" in modelfile and not any(l.startswith("ADAPTER") for l in modelfile)
 
 
 def test_adapter_from_another_base_fails_the_job_with_the_cause_and_exports_stays_empty(studio_with_model, tmp_path):
