@@ -19,8 +19,10 @@ What each layer stops, outermost first:
 
 The audit hook alone is not a security boundary (ctypes or interpreter tricks could get
 around it); the kernel layers are. When both Landlock and seccomp hold, ctypes is allowed
-(numpy imports it) because the kernel refuses what ctypes could reach; the escape tests
-run every attempt with the audit hook off too, to prove that. A layer the kernel refuses (an old kernel, a container
+(numpy imports it) because the kernel refuses what ctypes could reach. The escape tests
+(tests/engines/test_sandbox_escapes.py) run every attempt three ways: all layers; kernel
+layers without the audit hook; and audit hook plus rlimits without namespace, Landlock and
+seccomp (what an old kernel gets). A layer the kernel refuses (an old kernel, a container
 that forbids namespaces) is skipped and reported in `layers`, so the result says what held.
 
     result = run_python("print(2**100)")
@@ -53,6 +55,7 @@ class SandboxLimits:
     output_bytes: int = field(default=64_000, metadata={"help": "stdout+stderr bytes kept; more kills the run"})
     file_bytes: int = field(default=16_000_000, metadata={"help": "largest file the code may write (RLIMIT_FSIZE)"})
     audit_hook: bool = field(default=True, metadata={"help": "the in-process second line; off only to test the kernel layers"})
+    kernel_layers: bool = field(default=True, metadata={"help": "namespace, Landlock, seccomp; off only to test the degraded path"})
 
     def __post_init__(self):
         if not (0 < self.wall_s <= 600 and 0 < self.cpu_s <= 600):

@@ -88,16 +88,18 @@ def listener():
     srv.close()
 
 
-@pytest.mark.parametrize("audit_hook", [True, False], ids=["all_layers", "kernel_layers_only"])
+@pytest.mark.parametrize("audit_hook, kernel_layers", [(True, True), (False, True), (True, False)],
+                         ids=["all_layers", "kernel_layers_only", "audit_hook_and_rlimits_only"])
 @pytest.mark.parametrize("attempt", sorted(ESCAPES))
-def test_escape_attempt_is_contained(attempt, audit_hook, outside, listener):
+def test_escape_attempt_is_contained(attempt, audit_hook, kernel_layers, outside, listener):
+    """The third variant is what a kernel without namespaces, Landlock and seccomp gets."""
     if not audit_hook and not _kernel_layers_on():
         pytest.skip("this kernel lacks Landlock or seccomp: only the audit hook stands here")
     port, hits = listener
     code = ESCAPES[attempt].format(home=str(outside), secret=str(outside / "secret.txt"),
                                    precious=str(outside / "precious.txt"), port=port, app_pid=os.getpid())
     before = _snapshot(outside)
-    result = run_python(code, SandboxLimits(audit_hook=audit_hook, **FAST))
+    result = run_python(code, SandboxLimits(audit_hook=audit_hook, kernel_layers=kernel_layers, **FAST))
     assert result["ok"] is False, f"{attempt} was not stopped: {result}"
     assert result["error"]
     assert "TOP-SECRET-TOKEN" not in result["stdout"] + result["stderr"]
