@@ -169,7 +169,7 @@ class ModelsPage(QWidget):
         self.facts = QFormLayout()
         self.facts.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.fact_labels: dict[str, QLabel] = {}
-        for key, label in (("path", "File"), ("base", "Base"), ("job", "Made by job"), ("dataset", "Dataset version"),
+        for key, label in (("path", "File"), ("base", "Made from"), ("job", "Made by job"), ("dataset", "Dataset version"),
                            ("template", "Chat template"), ("modelfile", "Ollama Modelfile"), ("dependents", "Used by")):
             v = QLabel("—")
             v.setWordWrap(True)
