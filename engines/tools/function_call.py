@@ -4,22 +4,36 @@ When the chat model can write function calls (an instruct model), the arguments 
 the model itself, but sampling is constrained by a grammar compiled from the tool's JSON
 schema, so the output always parses and always has the required fields:
 
-    args = constrained_arguments(llm, tool_name, description, schema, query)
+    complete = llama_completer(llm)          # or the chat host's own (prompt, schema, n) -> text
+    args = constrained_arguments(complete, tool_name, description, schema, query)
 
-`llm` is a llama_cpp.Llama owned by the calling thread (a Llama is not thread-safe).
-Small base models still produce valid JSON this way, but often with the wrong values, which
-is why the orchestrator uses the per-tool extractors for them (engines/tools/extract.py).
+A completer is any `complete(prompt, json_schema, max_tokens) -> str` that samples under
+`LlamaGrammar.from_json_schema(json_schema)`; `llama_completer` makes one from a Llama owned
+by the calling thread (a Llama is not thread-safe). Small base models still produce valid
+JSON this way, but often with the wrong values, which is why the orchestrator uses the
+per-tool extractors for them (engines/tools/extract.py).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Callable
+
+Completer = Callable[[str, dict, int], str]
 
 
 def grammar_for(schema: dict):
     from llama_cpp import LlamaGrammar
 
     return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+
+
+def llama_completer(llm) -> Completer:
+    def complete(prompt: str, schema: dict, max_tokens: int) -> str:
+        out = llm.create_completion(prompt, grammar=grammar_for(schema), max_tokens=max_tokens, temperature=0.0)
+        return out["choices"][0]["text"]
+
+    return complete
 
 
 def function_call_prompt(tool: str, description: str, schema: dict, query: str) -> str:
@@ -30,15 +44,14 @@ def function_call_prompt(tool: str, description: str, schema: dict, query: str) 
     )
 
 
-def constrained_arguments(llm, tool: str, description: str, schema: dict, query: str,
+def constrained_arguments(complete: Completer, tool: str, description: str, schema: dict, query: str,
                           max_tokens: int = 128) -> dict:
     """The model's arguments for `tool`, sampled greedily under the schema's grammar."""
-    out = llm.create_completion(
-        function_call_prompt(tool, description, schema, query),
-        grammar=grammar_for(schema), max_tokens=max_tokens, temperature=0.0,
-    )
-    text = out["choices"][0]["text"]
+    text = complete(function_call_prompt(tool, description, schema, query), schema, max_tokens)
     try:
-        return json.loads(text)
+        args = json.loads(text)
     except json.JSONDecodeError as e:  # only when max_tokens cut the object short
         raise ValueError(f"the model's {tool} call was cut off after {max_tokens} tokens: {text[:80]!r}") from e
+    if not isinstance(args, dict):
+        raise ValueError(f"the model's {tool} call is not a JSON object: {text[:80]!r}")
+    return args

@@ -7,11 +7,12 @@
 The query is split into requests ("...? And what's the weather in Oslo?"), each request is
 routed by the intent classifier (every decision logged with its confidence), and at most
 `max_calls` tools run. Arguments come from the model's grammar-constrained function call
-when `llm` is given and `capable` (an instruct model), otherwise from the per-tool
-extractors. A failing tool is reported in its call and in the context the model reads; it is
+when the chat passes `constrained` (a `complete(prompt, json_schema, max_tokens) -> str`
+sampling under the schema's GBNF, see engines/tools/function_call.py; for instruct models),
+otherwise from the per-tool extractors. A failing tool is reported in its call and in the context the model reads; it is
 never retried. Returns None when no request needs a tool.
 
-Runs on the caller's thread (the chat worker); `generate` and `llm` belong to that thread.
+Runs on the caller's thread (the chat worker); `generate` and `constrained` belong to it.
 """
 
 from __future__ import annotations
@@ -55,18 +56,19 @@ def route(studio, query: str, enabled_tools: list[str], origin: str = "chat"):
     return decision
 
 
-def arguments_for(tool, query: str, generate: Generate | None, llm=None, capable: bool = False) -> dict:
+def arguments_for(tool, query: str, generate: Generate | None, constrained=None) -> dict:
+    """The model's grammar-constrained call when a completer is given, else the extractor."""
     from engines.tools.extract import extract_args
 
-    if llm is not None and capable:
+    if constrained is not None:
         from engines.tools.function_call import constrained_arguments
 
-        return constrained_arguments(llm, tool.name, tool.description, tool.parameters, query)
+        return constrained_arguments(constrained, tool.name, tool.description, tool.parameters, query)
     return extract_args(tool.name, query, tool.parameters, generate)
 
 
 def run_tools_for_turn(studio, query: str, enabled_tools: list[str], generate: Generate | None = None, *,
-                       max_calls: int = MAX_CALLS, llm=None, capable: bool = False) -> ToolTurn | None:
+                       max_calls: int = MAX_CALLS, constrained=None) -> ToolTurn | None:
     from engines.tools.extract import ExtractError
     from engines.tools.registry import run_tool
     from studio.tools.service import tools_service
@@ -85,7 +87,7 @@ def run_tools_for_turn(studio, query: str, enabled_tools: list[str], generate: G
         tool = tools[decision.tool]
         start = time.perf_counter()
         try:
-            args = arguments_for(tool, request, generate, llm, capable)
+            args = arguments_for(tool, request, generate, constrained)
         except (ExtractError, ValueError) as e:
             calls.append({"tool": tool.name, "args": {}, "result": None, "error": str(e), "ok": False,
                           "duration_s": round(time.perf_counter() - start, 4),

@@ -109,3 +109,21 @@ def test_several_requests_in_one_turn_make_several_calls_up_to_the_limit(tooled)
 def test_split_requests_keeps_one_question_whole():
     assert split_requests("what's 17.5% of 2,340?") == ["what's 17.5% of 2,340?"]
     assert split_requests("A? B; C") == ["A?", "B", "C"]
+
+
+@pytest.mark.slow
+def test_a_capable_model_fills_arguments_through_the_schema_grammar(tooled, gemma_gguf):
+    """With a completer, the arguments come from the model under the tool's GBNF grammar: the
+    call always parses and carries the required field (the base model picks the value)."""
+    from llama_cpp import Llama
+
+    from engines.tools.function_call import llama_completer
+
+    studio, requests = tooled
+    llm = Llama(model_path=str(gemma_gguf), n_ctx=512, n_threads=2, verbose=False)
+    turn = run_tools_for_turn(studio, "is it snowing in Oslo right now?", ALL, no_model,
+                              constrained=llama_completer(llm))
+    [call] = turn.calls
+    assert call["tool"] == "weather"
+    assert set(call["args"]) == {"city"} and isinstance(call["args"]["city"], str)
+    assert len(requests) == 1  # the grammar-made call reached the server once
