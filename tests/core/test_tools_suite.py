@@ -144,3 +144,18 @@ def test_cli_kb_add_and_search(cli, tmp_path):
     assert code == 0 and out["added"][0]["passages"] == 1
     code, out, _ = cli("kb", "search", "when does the office close on friday", "--json")
     assert out["hits"][0]["source"] == "handbook.txt" and "[office]" in out["hits"][0]["snippet"]
+
+
+def test_cli_route_explains_and_logs_and_train_intent_makes_a_version(cli, tmp_path):
+    code, out, _ = cli("tools", "route", "what's 17.5% of 2,340?", "--json")
+    assert code == 0 and out["tool"] == "calculator" and out["classifier"].startswith("intent-v1")
+    assert out["explain"]["features"] and out["explain"]["label"] == "calculator"
+    code, out, _ = cli("tools", "decisions", "--json")
+    assert out["decisions"][0]["query"] == "what's 17.5% of 2,340?" and out["decisions"][0]["origin"] == "cli"
+    data = tmp_path / "intent.jsonl"
+    data.write_text("".join(f'{{"query": "compute {i} + {i}", "tool": "calculator"}}\n'
+                            f'{{"query": "good day number {i}", "tool": null}}\n' for i in range(6)))
+    code, out, _ = cli("tools", "train-intent", str(data), "--json")
+    assert code == 0 and out["version"] == 2 and out["labels"] == ["calculator", "none"]
+    code, out, _ = cli("tools", "classifiers", "--activate", "1", "--json")
+    assert [(c["version"], c["active"]) for c in out["classifiers"]] == [(1, True), (2, False)]
