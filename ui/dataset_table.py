@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
 
 from ui.errors import report
 
@@ -21,22 +21,51 @@ COLUMNS = [("position", "#"), ("split", "Split"), ("tags", "Tags"), ("length", "
 
 
 def run_in_thread(fn, *args, on_done=None, on_error=None, owner=None):
-    """Run fn(*args) on a worker thread; callbacks run on the GUI thread with plain data.
+    """Run fn(*args) on a worker thread of this area's pool; callbacks run on the GUI thread
+    with plain data.
 
     `owner` (any object with a `_workers` set) keeps the worker alive until it ends and lets
     the owner's shutdown wait for it.
     """
     from superqt.utils import create_worker
 
-    connect = {"errored": on_error or report}  # given here, superqt adds no re-raising handler
+    def alive() -> bool:  # a page closed or deleted meanwhile takes no more callbacks
+        if owner is None:
+            return True
+        if getattr(owner, "_closed", False):
+            return False
+        from shiboken6 import isValid
+
+        return not isinstance(owner, QObject) or isValid(owner)
+
+    def errored(exc) -> None:
+        if alive():
+            (on_error or report)(exc)
+
+    connect = {"errored": errored}  # given here, superqt adds no re-raising handler
     if on_done is not None:
-        connect["returned"] = on_done
+        connect["returned"] = lambda result: on_done(result) if alive() else None
     worker = create_worker(fn, *args, _start_thread=False, _connect=connect)
     if owner is not None:
         owner._workers.add(worker)
         worker.finished.connect(lambda: owner._workers.discard(worker))
-    worker.start()
+    _pool().start(worker)
     return worker
+
+
+_POOL = None
+
+
+def _pool():
+    """The datasets area's own thread pool: a page of rows never waits behind another page's
+    long work (a chat stream, a model load) in Qt's global pool, which has one thread per core."""
+    global _POOL
+    if _POOL is None:
+        from PySide6.QtCore import QThreadPool
+
+        _POOL = QThreadPool()
+        _POOL.setMaxThreadCount(4)  # mostly SQLite waits; a few threads keep the page responsive
+    return _POOL
 
 
 class DatasetTableModel(QAbstractTableModel):
@@ -151,13 +180,15 @@ class DatasetTableModel(QAbstractTableModel):
 
 
 
-def wait_workers(owner, timeout_s: float = 10.0) -> None:
-    """Let an owner's running workers end (a page's shutdown; the work itself is short)."""
+def wait_workers(*owners, timeout_s: float = 10.0) -> None:
+    """Close owners to new callbacks, then let their running workers end (a page's shutdown)."""
     import time
 
     from PySide6.QtCore import QCoreApplication
 
+    for owner in owners:
+        owner._closed = True
     deadline = time.monotonic() + timeout_s
-    while owner._workers and time.monotonic() < deadline:
+    while any(o._workers for o in owners) and time.monotonic() < deadline:
         QCoreApplication.processEvents()
         time.sleep(0.01)

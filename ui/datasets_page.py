@@ -460,6 +460,5 @@ class DatasetsPage(QWidget):
         run_in_thread(self.service.stats, self.info["name"], self.info["version"], on_done=done, on_error=failed, owner=self)
 
     def shutdown(self) -> None:
-        wait_workers(self)
-        wait_workers(self.model)
-        wait_workers(self.rate_view)
+        dialogs = [d for d in (getattr(self, "import_dialog", None), getattr(self, "editor", None)) if d is not None]
+        wait_workers(self, self.model, self.rate_view, *dialogs)
