@@ -348,12 +348,13 @@ class DatasetsPage(QWidget):
             b.setEnabled(bool(self.info))
 
     # ---- editing: each action is a new version ---------------------------------------------
-    def _apply(self, ops: list[Op], undo_label: str | None = None) -> None:
+    def _apply(self, ops: list[Op], undo_label: str) -> None:
+        """Every change is undoable: undo writes a version equal to the one before it."""
         name, before = self.info["name"], self.info["version"]
 
         def done(result: dict) -> None:
-            if undo_label:
-                self.undo_stack.append((name, before, undo_label))
+            self.undo_stack.append((name, before, undo_label))
+            self.undo_button.setToolTip(f"Undo: {undo_label}")
             self.refresh_list(select=name)
 
         run_in_thread(self.service.edit, name, ops, on_done=done, owner=self)
@@ -368,7 +369,7 @@ class DatasetsPage(QWidget):
 
     def add_example(self) -> None:
         if self.is_latest():
-            self._open_editor(None, "Add an example", lambda row: self._apply([Op.append(row)]))
+            self._open_editor(None, "Add an example", lambda row: self._apply([Op.append(row)], "add a row"))
 
     def edit_selected(self) -> None:
         rows = self.selected_rows()
@@ -383,7 +384,7 @@ class DatasetsPage(QWidget):
         if len(rows) == 1 and self.is_latest():
             pos = rows[0]["position"]
             full = self.service.get_row(self.info["version_id"], pos)["row"]
-            self._open_editor(full, f"Duplicate row {pos}", lambda row: self._apply([Op.insert_after(pos, row)]))
+            self._open_editor(full, f"Duplicate row {pos}", lambda row: self._apply([Op.insert_after(pos, row)], f"duplicate row {pos}"))
 
     def delete_selected(self) -> None:
         rows = self.selected_rows()
