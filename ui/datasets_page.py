@@ -195,6 +195,7 @@ class DatasetsPage(QWidget):
             self.table.setColumnWidth(col, width)
         hh.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         hh.setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
+        hh.sectionClicked.connect(self._header_clicked)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         self.table.doubleClicked.connect(lambda _i: self.edit_selected())
         lay.addWidget(self.table, 1)
@@ -302,6 +303,19 @@ class DatasetsPage(QWidget):
             min_len=self.min_len.value() or None, max_len=self.max_len.value() or None,
             search=self.search.text().strip() or None, positions=self.positions_filter)
         self._update_actions()
+
+    def _header_clicked(self, column: int) -> None:
+        """Click a sortable header (#, Split, Length) to sort by it; click again to reverse."""
+        from ui.dataset_table import COLUMNS
+
+        key = COLUMNS[column][0]
+        if self.sort_combo.findText(key) < 0:
+            return
+        if self.sort_combo.currentText() == key:
+            self.desc.setChecked(not self.desc.isChecked())
+        else:
+            self.sort_combo.setCurrentText(key)
+            self.desc.setChecked(False)
 
     def show_positions(self, title: str, positions: list[int]) -> None:
         """Show only the rows a quality finding is about."""

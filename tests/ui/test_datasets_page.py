@@ -139,6 +139,14 @@ def test_import_scroll_edit_and_rate(qtbot, studio, chats, tmp_path):
     page.tag_filter.setText("")
     page.split_filter.setCurrentText("all splits")
 
+    # clicking the Length header sorts by length; clicking again reverses the order
+    page.table.horizontalHeader().sectionClicked.emit(3)
+    page.table.horizontalHeader().sectionClicked.emit(3)
+    qtbot.waitUntil(lambda: page.model.query.get("sort") == "length" and page.model.query.get("descending")
+                    and page.model.rowCount() == 200, timeout=10_000)
+    lengths = [r["length"] for r in page.model.rows]
+    assert lengths == sorted(lengths, reverse=True) and lengths[0] > lengths[-1]
+
     # rate two pairs with the keyboard: 1 (A) and 2 (B) append rows to the target dataset
     append_rows(studio.db, "pairs", "preference", [
         {"prompt": "Where is my parcel?", "chosen": "It ships tomorrow; here is the tracking link.", "rejected": "No idea."},
