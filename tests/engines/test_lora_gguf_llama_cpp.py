@@ -137,7 +137,7 @@ def test_merged_f16_and_q8_0_exports_compute_the_peft_logits(tiny, tmp_path):
         merge_lora_into_gguf(base, adapter, merged, out_type=out_type, chat_template="{{ messages }}")
         got = _llama_cpp_logits(merged)
         if out_type == "f16":
-            assert np.abs(got - with_lora).max() < effect / 50
+            assert np.abs(got - with_lora).max() < effect / 20  # f16 rounding of the weights
         else:  # 8-bit weights (and llama.cpp's 8-bit activations) add noise on a random tiny model
             assert np.corrcoef(got.ravel(), with_lora.ravel())[0, 1] > 0.95
             assert np.abs(got - with_lora).max() < np.abs(got - without).max() / 3
