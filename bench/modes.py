@@ -59,16 +59,10 @@ def main() -> None:
     if args.home:
         st = open_studio(args.home)
     else:
-        import os
-
-        from chat_overhead import model_path
-        from studio.registry import DEFAULT_MODEL_FILE
+        from chat_overhead import open_default_studio
 
         tmp = tempfile.TemporaryDirectory()
-        home = Path(tmp.name) / "home"
-        (home / "models").mkdir(parents=True)
-        os.link(model_path(), home / "models" / DEFAULT_MODEL_FILE)
-        st = open_studio(home)
+        st = open_default_studio(tmp.name)
     chat = ChatService(st)
     settings = {"think_budget": args.budget, "max_tokens_fast": args.max_tokens, "max_tokens_reasoning": args.max_tokens,
                 "temperature": 0.0, "use_router_classifier": False}

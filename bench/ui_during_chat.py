@@ -28,20 +28,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20.0)
     a = ap.parse_args()
-    import ui  # noqa: F401 - the PySide6 reference fix first
     from PySide6.QtWidgets import QApplication
 
-    from studio.core import open_studio
-    from studio.registry import DEFAULT_MODEL_FILE
+    from chat_overhead import open_default_studio
     from ui.chat_page import ChatPage
-    from chat_overhead import model_path
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        (home / "models").mkdir(parents=True)
-        os.link(model_path(), home / "models" / DEFAULT_MODEL_FILE)
-        st = open_studio(home)
+        st = open_default_studio(tmp)
         page = ChatPage(st)
         page.resize(1280, 800)
         page.show()

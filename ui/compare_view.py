@@ -55,7 +55,7 @@ class ComparePane(QFrame):
         for label, key in MODE_ITEMS:
             self.mode.addItem(label, key)
         self.model = QComboBox()
-        self.model.setMinimumContentsLength(14)
+        self.model.setMinimumContentsLength(18)
         self.model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.adapter = QComboBox()
         self.adapter.setMinimumContentsLength(10)
