@@ -152,3 +152,17 @@ def test_clone_as_new_run_prefills_the_wizard(qtbot, st):
     assert preset.advanced.isChecked() and preset.editors["lora_r"].value() == 12 and preset.editors["max_steps"].value() == 7
     _next(qtbot, wiz)
     assert wiz.pages[5].plan["config"]["lora_r"] == 12
+
+
+def test_train_page_opens_the_wizard_and_lists_runs(qtbot, st):
+    from ui.train_page import TrainPage
+    from ui.wizard import FineTuneWizard
+
+    page = TrainPage(st)
+    qtbot.addWidget(page)
+    qtbot.waitUntil(lambda: page.jobs.count() == 1, timeout=5000)
+    assert page.jobs.item(0).text() == "No training runs yet."
+    page.new_btn.click()
+    assert isinstance(page.wizard, FineTuneWizard) and page.wizard.isVisible()
+    page.wizard.reject()
+    page.shutdown()
