@@ -391,6 +391,8 @@ class JobManager:
         if cancel_requested:
             self._finish(job_id, "cancelled", message="cancelled")
         elif code == 0:
+            with self.db.session() as s:  # finishers read the child's result from the row
+                s.get(Job, job_id).result = result or {}
             try:
                 extra = self._run_finisher(job_id)
             except Exception as e:  # noqa: BLE001 - a finisher failure fails the job, visibly
