@@ -55,13 +55,15 @@ class ThinkingParser:
         while self._buf:
             if self._close is None:
                 hits = [(self._buf.find(o), o, c) for o, c in self.tags if o in self._buf]
+                # a closing tag with no opener (the model echoes "</think>") is dropped, not shown
+                hits += [(self._buf.find(c), c, None) for _o, c in self.tags if c in self._buf]
                 if hits:
-                    at, o, c = min(hits)
+                    at, tag, close = min(hits, key=lambda h: (h[0], -len(h[1])))
                     self._emit(out, "answer", self._buf[:at])
-                    self._buf = self._buf[at + len(o) :]
-                    self._close = c
+                    self._buf = self._buf[at + len(tag) :]
+                    self._close = close
                     continue
-                keep = held_back(self._buf, [o for o, _ in self.tags])
+                keep = held_back(self._buf, [t for pair in self.tags for t in pair])
                 kind = "answer"
             else:
                 at = self._buf.find(self._close)

@@ -57,8 +57,8 @@ def test_other_common_thinking_tags_are_parsed():
 def test_prefilled_block_needs_only_the_closing_tag():
     thinking, answer = split_thinking("let me see</think>42", start_inside=True)
     assert (thinking, answer) == ("let me see", "42")
-    # without start_inside the same text is all answer (nothing opened a block)
-    assert split_thinking("let me see</think>42") == ("", "let me see</think>42")
+    # without start_inside nothing opened a block: the text is answer, the stray tag is dropped
+    assert split_thinking("let me see</think>42") == ("", "let me see42")
 
 
 def test_unclosed_thinking_at_the_end_stays_hidden():
