@@ -43,11 +43,16 @@ def main() -> None:
         page.budget_spin.setValue(4000)
         idle = measure(app, a.seconds / 2)
         tokens = [0]
-        page.runner.events.connect(lambda batch: tokens.__setitem__(0, tokens[0] + len(batch)))
+        turns = [0]
+        page.runner.events.connect(
+            lambda batch: tokens.__setitem__(0, tokens[0] + sum(e["type"] in ("answer", "thinking") for e in batch))
+        )
 
-        def keep_streaming() -> None:  # one long reply after another for the whole window
+        def keep_streaming() -> None:  # one long reply after another, fast and reasoning in turn
             if not page.runner.running:
-                page.set_mode("reasoning" if tokens[0] % 2 else "fast")
+                page.new_conversation()
+                page.set_mode("reasoning" if turns[0] % 2 else "fast")
+                turns[0] += 1
                 page.send("Write a long story about a lighthouse keeper and explain each step.")
 
         from PySide6.QtCore import QTimer
@@ -66,16 +71,15 @@ def main() -> None:
         while page.runner.running:
             app.processEvents()
             time.sleep(0.02)
-        conv = page.chat.get_conversation(page.conv_id)
-        streamed = sum((m["meta"].get("stats") or {}).get("visible_tokens", 0) + (m["meta"].get("stats") or {}).get("hidden_tokens", 0)
-                       for m in conv["messages"] if m["role"] == "assistant")
+        streamed = tokens[0]
         page.shutdown()
         st.close()
     b, i = stats(busy), stats(idle)
     print(json.dumps({
         "idle_page": i, "while_streaming": b,
         "ratio_p99_streaming_over_idle": round(b["p99_ms"] / max(i["p99_ms"], 0.1), 2),
-        "tokens_streamed": streamed,
+        "token_events_streamed": streamed,
+        "turns": turns[0],
         "target": "p99 <= 50 ms", "met": b["p99_ms"] <= 50,
     }, indent=2))
 
