@@ -216,6 +216,9 @@ class CompareView(QWidget):
             p.set_choices(self._choices)
         self.pane_b.mode.setCurrentIndex(1)  # the common case: fast vs reasoning
         self._load_datasets()
+        self._scorer = TurnRunner(self)
+        self._scorer.finished.connect(self._scored)
+        self._scorer.failed.connect(self._score_failed)
         self._assignment: dict[str, dict] = {}
         self._prompt_text = ""
         self._voted = False
@@ -311,27 +314,34 @@ class CompareView(QWidget):
         return out
 
     def _score(self) -> None:
-        try:
-            from studio import preference
-        except ImportError:
-            return
-        names = [m.name for m in self.studio.registry.list() if (m.meta or {}).get("reward_model") or m.kind == "reward"]
+        """Score both answers with a trained reward model (the preference area), off the GUI thread."""
+        names = [m.name for m in self.studio.registry.list() if (m.meta or {}).get("method") == "reward"]
         if not names:
             QMessageBox.information(self, "Reward model", "There is no reward model yet: train one in the Train page.")
             return
         name, ok = QInputDialog.getItem(self, "Reward model", "Score with:", names, 0, False)
-        if not ok:
+        if not ok or self._scorer.running:
             return
-        try:
-            scores = preference.score_answers(
-                self.studio, name, self._prompt_text, [self.pane_a.result["answer"], self.pane_b.result["answer"]]
-            )
-        except Exception as e:  # noqa: BLE001
-            from ui.errors import report
+        prompt, answers = self._prompt_text, [self.pane_a.result["answer"], self.pane_b.result["answer"]]
+        studio = self.studio
 
-            report(e)
-            return
-        self.status.setText(f"Reward model {name}: A {scores[0]:.3f} · B {scores[1]:.3f}")
+        def score(_on_event, _should_stop):
+            from studio.preference import score_answers
+
+            return score_answers(studio, name, prompt, answers)
+
+        self.status.setText(f"Scoring with {name}… (the first time loads the model)")
+        self._scorer_name = name
+        self._scorer.start(score)
+
+    def _scored(self, scores) -> None:
+        self.status.setText(f"Reward model {self._scorer_name}: A {scores[0]:.3f} · B {scores[1]:.3f}")
+
+    def _score_failed(self, exc) -> None:
+        from ui.errors import report
+
+        self.status.setText("Scoring failed.")
+        report(exc)
 
     def shutdown(self) -> None:
         self.pane_a.runner.stop()

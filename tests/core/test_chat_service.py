@@ -171,6 +171,17 @@ def test_cli_eval_router_reports_accuracy_confusion_and_hidden_cost(studio, tmp_
     assert d["accuracy"] == 0.75
     assert d["confusion"]["expect_reasoning"] == {"routed_fast": 1, "routed_reasoning": 1}
     assert d["hidden_tokens"]["auto"] == 100 and d["hidden_tokens"]["always_reasoning"] == 400
+    # a classifier trained on labelled examples is stored in the studio and used from then on
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(json.dumps({"query": q, "expect": e}) for q, e in [
+        ("thanks!", "reasoning"), ("thanks a lot!", "reasoning"), ("thanks, that helps", "reasoning"),
+        ("hi", "fast"), ("hello there", "fast"), ("good morning", "fast"),
+    ]))
+    main(["eval", "router", str(suite), "--train", str(train), "--json", "--home", str(studio.home.root)])
+    d = json.loads(capsys.readouterr().out)
+    assert d["router"] == "classifier" and d["trained"]["examples"] == 6
+    assert d["confusion"]["expect_reasoning"]["routed_reasoning"] >= 1
+    assert ChatService(studio).router_classifier() is not None
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"query": "x", "expect": "medium"}\n')
     assert main(["eval", "router", str(bad), "--home", str(studio.home.root)]) == 2

@@ -67,3 +67,12 @@ def test_blind_mode_hides_the_configurations_until_the_vote(qtbot, studio):
     assert "Reasoning" in view.pane_a.title.text() + view.pane_b.title.text()  # revealed
     assert "A was" in view.status.text()
     chat.close()
+
+
+def test_score_button_appears_only_with_the_preference_area(qtbot, studio):
+    import importlib.util
+
+    view = CompareView(studio, ChatService(studio))
+    qtbot.addWidget(view)
+    assert view.score_button.isVisibleTo(view) == (importlib.util.find_spec("studio.preference") is not None)
+    assert not view.score_button.isEnabled()  # nothing to score before both answers
