@@ -58,6 +58,16 @@ def test_stop_ends_generation_within_one_token(host):
     assert done.completion_tokens <= 3
 
 
+def test_stop_during_prompt_processing_gives_no_tokens_and_the_host_stays_usable(host):
+    long_prompt = "The quick brown fox jumps over the lazy dog. " * 80  # ~800 tokens to evaluate
+    evs = list(host.complete(long_prompt, CompletionParams(max_tokens=50, sampling=GREEDY), lambda: True))
+    done = evs[-1]
+    assert done.finish_reason == "cancelled" and done.completion_tokens == 0
+    assert not [e for e in evs if isinstance(e, Piece) and e.text]
+    _text, after = _collect(host, "Hello", 2)  # an aborted decode leaves no broken state behind
+    assert after.finish_reason == "length" and after.completion_tokens == 2
+
+
 def test_budget_forcing_on_the_real_model(host):
     tpl = get_template("gemma")
     req = TurnRequest(
