@@ -79,7 +79,7 @@ def test_budget_forcing_on_the_real_model(host):
     # the base model never closes a <think> block by itself within 6 tokens: forced
     assert res.budget_forced and res.stats["hidden_tokens"] == 6
     assert 0 < res.stats["visible_tokens"] <= 4
-    assert res.stats["prompt_tokens"] > 20 and res.cached_tokens == 0
+    assert res.stats["prompt_tokens"] > 20
 
 
 def test_missing_and_corrupt_model_files_get_clear_errors(tmp_path, host):
