@@ -750,12 +750,16 @@ class ChatPage(QWidget):
         if on and self.compare is None:
             from ui.compare_view import CompareView
 
-            self.compare = CompareView(self.studio, self.chat)
+            self.compare = CompareView(self.studio, self.chat, settings=self._pane_settings)
             self.center.addWidget(self.compare)
         self.center.setCurrentWidget(self.compare if on else self.scroll)
         self.composer.setVisible(not on)
         self.route_row.setVisible(not on)
         self.compare_button.setChecked(on)
+
+    def _pane_settings(self) -> dict:
+        """Sampling, thinking and system prompt from the settings panel; each pane picks its own model."""
+        return {k: v for k, v in self._collect_settings().items() if k not in ("models", "tools")}
 
     # ---- lifecycle --------------------------------------------------------------------------------
     def shutdown(self) -> None:

@@ -147,8 +147,12 @@ class ComparePane(QFrame):
 
 
 class CompareView(QWidget):
-    def __init__(self, studio, chat, parent: QWidget | None = None):
+    """`settings` (optional) returns the sampling and thinking settings both panes use, so the
+    Compare view follows the Chat page's settings panel."""
+
+    def __init__(self, studio, chat, parent: QWidget | None = None, settings=None):
         super().__init__(parent)
+        self._settings = settings
         self.studio = studio
         self.chat = chat
         self.setObjectName("compareView")
@@ -263,7 +267,7 @@ class CompareView(QWidget):
         self.score_button.setEnabled(False)
         self.status.setText("Both panes are answering…")
         self.run_button.setText("Stop")
-        settings = dict(settings or {})
+        settings = dict(settings if settings is not None else (self._settings() if self._settings else {}))
         self.pane_a.run(prompt, cfg_a, settings)
         self.pane_b.run(prompt, cfg_b, settings)
 

@@ -135,3 +135,20 @@ def test_real_model_streams_into_the_page_and_stop_ends_the_turn(qtbot, studio_w
         assert "stopped" in page.bubbles()[-1].stats.text()
     finally:
         page.shutdown()
+
+
+def test_compare_view_opens_in_the_page_and_follows_its_settings(qtbot, page):
+    with StubServer(_script) as srv:
+        page.max_fast.setValue(3)
+        page.show_compare(True)
+        cv = page.compare
+        assert page.center.currentWidget() is cv and not page.composer.isVisible()
+        for pane in (cv.pane_a, cv.pane_b):
+            pane.model.addItem(srv.url, srv.url)
+            pane.model.setCurrentIndex(pane.model.count() - 1)
+            pane.mode.setCurrentIndex(0)
+        cv.run("What is 6 times 7?")
+        qtbot.waitUntil(lambda: not cv.running, timeout=20000)
+        assert [r["max_tokens"] for r in srv.requests] == [3, 3]
+    page.show_compare(False)
+    assert page.center.currentWidget() is page.scroll and page.composer.isVisible()
