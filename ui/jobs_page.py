@@ -41,7 +41,7 @@ from ui.errors import report
 
 POLL_MS = 500
 # keys of progress/metrics events that are bookkeeping, not curves
-NOT_CHARTED = {"step", "total", "seq", "ts", "eta_s", "elapsed_s", "epoch"}
+NOT_CHARTED = {"step", "total", "seq", "ts", "eta_s", "elapsed_s", "cpu_s", "epoch"}
 FIRST = ["loss", "eval_loss", "learning_rate", "grad_norm"]
 COLUMNS = ["#", "Name", "Kind", "State", "Progress", "ETA", "Throughput"]
 STATE_COLOURS = {"running": "#1e88e5", "succeeded": "#43a047", "failed": "#e53935", "cancelled": "#757575",
@@ -313,6 +313,11 @@ class JobsPage(QWidget):
             self._add_events(data["events"])
 
     def _fill_table(self, jobs: list[dict]) -> None:
+        signature = [(j["id"], j["state"], j["step"], j["total"], j.get("message"), json.dumps(j.get("last_progress"), default=str))
+                     for j in jobs]
+        if signature == getattr(self, "_table_signature", None):
+            return  # nothing changed: no relayout on the GUI thread
+        self._table_signature = signature
         self._jobs = jobs
         self.table.blockSignals(True)
         self.table.setRowCount(len(jobs))
@@ -372,6 +377,7 @@ class JobsPage(QWidget):
         self.charts_empty.setVisible(True)
         self.config.clear()
         self.stderr.clear()
+        self._table_signature = None
         for row in range(self.table.rowCount()):
             item = self.table.item(row, 0)
             if item is not None and item.text() == str(job_id):
@@ -395,7 +401,9 @@ class JobsPage(QWidget):
             parts.append(" · ".join(lineage))
         if d.get("message"):
             parts.append(f"<span style='color:#666'>{d['message']}</span>")
-        self.header.setText("<br>".join(parts))
+        header = "<br>".join(parts)
+        if header != self.header.text():
+            self.header.setText(header)
         state = d["state"]
         self.cancel_btn.setEnabled(state in ("queued", "running"))
         self.resume_btn.setEnabled(state in ("interrupted", "failed", "cancelled"))
@@ -404,14 +412,16 @@ class JobsPage(QWidget):
         self.clone_btn.setEnabled(d["kind"] in METHODS)
         self.open_btn.setEnabled(bool((d.get("result") or {}).get("adapter_dir") or d.get("output_dir")))
         if d.get("error"):
-            self.error_label.setText(f"<b>{d['error']}</b>" + (f"<br>{d['hint'][0].upper() + d['hint'][1:]}." if d.get("hint") else ""))
+            text = f"<b>{d['error']}</b>" + (f"<br>{d['hint'][0].upper() + d['hint'][1:]}." if d.get("hint") else "")
+            if text != self.error_label.text():
+                self.error_label.setText(text)
             self.error_label.setVisible(True)
-        else:
+        elif self.error_label.isVisible():
             self.error_label.setVisible(False)
         if not self.config.toPlainText():
             cfg = {k: v for k, v in (d.get("config") or {}).items() if k != "chat_template_text"}
             self.config.setPlainText(json.dumps(cfg, indent=2, default=str))
-        if stderr_tail != self.stderr.toPlainText():
+        if self.tabs.currentWidget() is self.stderr and stderr_tail != self.stderr.toPlainText():
             self.stderr.setPlainText(stderr_tail)
             self.stderr.verticalScrollBar().setValue(self.stderr.verticalScrollBar().maximum())
 

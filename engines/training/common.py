@@ -321,6 +321,7 @@ def make_callback(
 
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = time.monotonic()
+            self.cpu0 = time.process_time()
             self.first_step = state.global_step
             self.first_tokens = state.num_input_tokens_seen or 0
 
@@ -329,7 +330,8 @@ def make_callback(
                 return {}
             elapsed = max(time.monotonic() - self.t0, 1e-9)
             done = state.global_step - self.first_step
-            out: dict[str, float] = {"elapsed_s": round(elapsed, 3)}
+            # CPU seconds of this process: a throughput measure that other programs' load cannot skew
+            out: dict[str, float] = {"elapsed_s": round(elapsed, 3), "cpu_s": round(time.process_time() - self.cpu0, 3)}
             if done > 0:
                 out["samples_per_s"] = done * samples_per_step / elapsed
                 tokens = (state.num_input_tokens_seen or 0) - self.first_tokens
