@@ -119,3 +119,18 @@ def test_live_curves_cancel_and_resume_of_a_real_training_job(qtbot, studio, tin
     studio.jobs.cancel(job_id)
     studio.jobs.wait(job_id, timeout=60)
     page.shutdown()
+
+
+def test_main_window_builds_the_train_and_jobs_pages(qtbot, studio, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from ui.jobs_page import JobsPage
+    from ui.main_window import MainWindow
+    from ui.train_page import TrainPage
+
+    win = MainWindow(studio, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    assert isinstance(win.page("train"), TrainPage)
+    assert isinstance(win.page("jobs"), JobsPage)
+    assert isinstance(win.show_page("jobs"), JobsPage)
+    win.close()
