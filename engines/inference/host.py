@@ -207,6 +207,12 @@ class LocalBackend:
             return int(ev[2]["tokens"])
         return 0
 
+    def complete_json(self, prompt: str, schema: dict, max_tokens: int = 128, *, spec: ModelSpec | None = None) -> str:
+        """Greedy completion constrained to a JSON schema (a grammar): tool calls that always parse."""
+        for ev in self._call("json", spec or self.spec, {"prompt": prompt, "schema": schema, "max_tokens": int(max_tokens)}):
+            return ev[2]["text"]
+        return ""
+
     def load(self, spec: ModelSpec | None = None) -> dict:
         """Load (or find loaded) a model; returns load info (seconds, gpu layers, context)."""
         for ev in self._call("load", spec or self.spec, None):
@@ -234,6 +240,7 @@ def _host_main(requests, events, cancel, max_models: int) -> None:
         if req[0] == "shutdown":
             return
         op, rid, spec, payload = req
+        host.current = rid  # the abort callback must not see an earlier request's Stop
         try:
             llm = host.model(rid, ModelSpec(**spec))
             if op == "complete":
@@ -241,6 +248,11 @@ def _host_main(requests, events, cancel, max_models: int) -> None:
             elif op == "count":
                 n = len(llm.tokenize(payload.encode("utf-8"), add_bos=False, special=True))
                 events.put(("done", rid, {"tokens": n}))
+            elif op == "json":
+                from engines.tools.function_call import llama_completer
+
+                text = llama_completer(llm)(payload["prompt"], payload["schema"], payload["max_tokens"])
+                events.put(("done", rid, {"text": text}))
             elif op == "load":
                 events.put(("done", rid, host.info[ModelSpec(**spec).key()]))
         except BackendError as e:

@@ -555,8 +555,18 @@ class ChatService:
             prompt = render_prompt(req)
             return "".join(ev.text for ev in backend.complete(prompt, CompletionParams(max_tokens, resolved.stop, Sampling(temperature=0.0))) if isinstance(ev, Piece))
 
+        # an instruct model or a fine-tune writes the tool call itself, under the schema's grammar;
+        # a base model's calls parse but carry wrong values, so the tools area's extractors fill them
+        constrained = None
+        if isinstance(backend, LocalBackend) and not resolved.is_base:
+            def constrained(prompt: str, schema: dict, max_tokens: int) -> str:
+                try:
+                    return backend.complete_json(prompt, schema, max_tokens)
+                except BackendError as e:
+                    raise StudioError(e.message, e.hint) from e
+
         emit({"type": "status", "text": "using tools"})
-        out = run_tools_for_turn(self.studio, query, list(tools), generate)
+        out = run_tools_for_turn(self.studio, query, list(tools), generate, constrained=constrained)
         if out is None:
             return None
         calls = [dict(c) for c in (out.calls or [])]
