@@ -152,3 +152,24 @@ def test_compare_view_opens_in_the_page_and_follows_its_settings(qtbot, page):
         assert [r["max_tokens"] for r in srv.requests] == [3, 3]
     page.show_compare(False)
     assert page.center.currentWidget() is page.scroll and page.composer.isVisible()
+
+
+def test_enabled_tools_show_as_cards_in_the_answer(qtbot, page):
+    pytest.importorskip("studio.tools")
+    from PySide6.QtCore import Qt
+
+    items = page.tools_list.findItems("calculator", Qt.MatchFlag.MatchExactly)
+    assert items, "the calculator tool is listed for the conversation"
+    with StubServer(lambda p: "About 409.5 [1].<|im_end|>") as srv:
+        _use_url(page, srv.url)
+        items[0].setCheckState(Qt.CheckState.Checked)
+        page.send("What is 17.5% of 2340?")
+        _wait_turn(qtbot, page)
+    bot = page.bubbles()[-1]
+    cards = [bot.tools_box.itemAt(i).widget() for i in range(bot.tools_box.count())]
+    try:
+        from ui.tool_cards import ToolCallCard as expected
+    except ImportError:  # the tools area's cards are optional: a plain foldable button stands in
+        from PySide6.QtWidgets import QToolButton as expected
+    assert cards and isinstance(cards[0], expected)
+    assert page.chat.get_conversation(page.conv_id)["messages"][-1]["meta"]["tool_calls"][0]["tool"] == "calculator"
