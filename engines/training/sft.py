@@ -30,6 +30,7 @@ from engines.training.common import (
     config_from_dict,
     config_to_dict,
     ensure_hf_base,
+    lower_priority,
     finish_adapter,
     load_base,
     lora_config,
@@ -232,6 +233,7 @@ def run_job(config: dict[str, Any], ctx) -> dict[str, Any]:
     """The job child's entry (engines.run_job JOB_KINDS['sft']): paths live in the job folder."""
     from engines.jobkit import JobStopped
 
+    lower_priority()
     data = dict(config)
     data["checkpoint_dir"] = str(ctx.checkpoints_dir)
     data["output_dir"] = str(ctx.output_dir / "adapter")
