@@ -399,7 +399,7 @@ class TrainingService:
             cfg.setdefault("output_dir", str(job_dir / "output" / "adapter"))
             cfg.setdefault("checkpoint_dir", str(job_dir / "checkpoints"))
             body = yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True, width=1000)
-            head = f"# Model Studio job {job_id} ({job.kind}).\n# accelerate launch --num_processes N -m engines.training.{job.kind} THIS.yaml\n"
+            head = f"# Model Studio job {job_id} ({job.kind}).\n# accelerate launch --multi_gpu --num_processes N -m engines.training.{job.kind} THIS.yaml\n"
             return head + body
         if fmt != "trl":
             raise UserError(f"Unknown config format {fmt!r}", hint="studio or trl")
@@ -437,7 +437,7 @@ class TrainingService:
             "bf16": cfg.get("precision") in ("bf16", "auto"),
             "report_to": "none",
         }
-        head = f"# Model Studio job {job_id}, for trl's CLI.\n# trl sft --config THIS.yaml   (multi-GPU: accelerate launch --num_processes N $(python -c 'import trl.scripts.sft as m; print(m.__file__)') --config THIS.yaml)\n"
+        head = f"# Model Studio job {job_id}, for trl's CLI.\n# trl sft --config THIS.yaml   (multi-GPU: accelerate launch --multi_gpu --num_processes N -m trl.scripts.sft --config THIS.yaml)\n"
         return head + yaml.safe_dump(trl_cfg, sort_keys=False, width=1000)
 
 
