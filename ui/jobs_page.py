@@ -89,9 +89,10 @@ def poll(studio, selected: int | None, after_seq: int) -> dict[str, Any]:
         jobs = list(s.scalars(select(Job).order_by(Job.id.desc()).limit(200)))
         running = [j.id for j in jobs if j.state == "running"]
         last_progress: dict[int, dict] = {}
-        for job_id in running:
-            ev = s.scalar(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.type == "progress")
-                          .order_by(JobEvent.seq.desc()).limit(1))
+        for job_id in running:  # the newest training-step report (eval reports carry no rates)
+            recent = s.scalars(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.type == "progress")
+                               .order_by(JobEvent.seq.desc()).limit(5))
+            ev = next((e for e in recent if "samples_per_s" in (e.data or {})), None)
             if ev is not None:
                 last_progress[job_id] = dict(ev.data)
         for j in jobs:

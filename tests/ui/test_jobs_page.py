@@ -104,6 +104,7 @@ def test_live_curves_cancel_and_resume_of_a_real_training_job(qtbot, studio, tin
     qtbot.waitUntil(lambda: "loss" in page.chart_names() and len(page.chart_points("loss")) >= 6, timeout=120_000)
     qtbot.waitUntil(lambda: {"loss", "learning_rate", "grad_norm", "eval_loss"} <= set(page.chart_names()), timeout=5000)
     page.tabs.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: "samples/s" in page.table.item(0, 6).text() and page.table.item(0, 5).text() != "—", timeout=10_000)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.grab().save(str(SHOTS / "jobs-page-training.png"))
 
