@@ -43,6 +43,13 @@ GIB = 1024**3
 SAMPLE = [{"role": "user", "content": "What is LoRA?"}, {"role": "assistant", "content": "A low-rank update of a few weight matrices."}]
 
 
+def _count(n: int) -> str:
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}" if n < 10 * scale else f"{n / scale:.0f}{unit}"
+    return str(n)
+
+
 def _gib(n: float) -> str:
     if n < GIB:
         return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
@@ -68,7 +75,7 @@ class BasePage(QWizardPage):
     def initializePage(self) -> None:  # noqa: N802
         self.list.clear()
         for m in self.wiz.service.base_models():
-            size = f"{m.parameters / 1e6:.0f}M parameters" if m.parameters else ""
+            size = _count(m.parameters) + " parameters" if m.parameters else "size unknown"
             fmt = "GGUF (converted to Hugging Face once, cached)" if m.format == "gguf" else "Hugging Face"
             item = QListWidgetItem(f"{m.name}\n    {m.architecture or '?'} · {size} · {fmt}")
             item.setData(Qt.ItemDataRole.UserRole, m.name)
