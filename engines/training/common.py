@@ -440,3 +440,47 @@ def finish_adapter(trainer, tokenizer, out_dir: Path, template_training: str, me
 def lora_state(model) -> dict[str, Any]:
     """A copy of the LoRA weights (for tests and for 'did the parameters change')."""
     return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
+
+
+def run_training_job(config_cls, run_fn: Callable[..., dict[str, Any]], config: dict[str, Any], ctx, *, can_self_stop: bool = False) -> dict[str, Any]:
+    """The job child's entry for every training method: paths live in the job folder.
+
+    The child runs niced, so the window keeps a core; it resumes from the newest checkpoint
+    when the runner asks; a run that stopped early (cancel, parent gone, a monitor) raises
+    JobStopped so the runner marks it cancelled or interrupted rather than succeeded.
+    """
+    from engines.jobkit import JobStopped
+
+    lower_priority()
+    data = dict(config)
+    data["checkpoint_dir"] = str(ctx.checkpoints_dir)
+    data["output_dir"] = str(ctx.output_dir / "adapter")
+    if ctx.resume and (ck := ctx.latest_checkpoint()) is not None:
+        data["resume_from"] = str(ck)
+    extra = {"request_stop": ctx.request_stop} if can_self_stop else {}
+    result = run_fn(config_cls.from_dict(data), ctx.emit, ctx.should_stop, workdir=ctx.job_dir, **extra)
+    if result.get("stopped"):
+        raise JobStopped()
+    return result
+
+
+def yaml_main(config_cls, run_fn: Callable[..., dict[str, Any]], module: str, argv: list[str] | None = None) -> int:
+    """`python -m engines.training.<method> CONFIG.yaml`: one run in this process, events on
+    stdout (rank 0 only, so `accelerate launch` prints one stream)."""
+    import sys
+
+    import yaml
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print(f"usage: python -m {module} CONFIG.yaml", file=sys.stderr)
+        return 2
+    cfg = config_cls.from_dict(yaml.safe_load(Path(argv[0]).read_text(encoding="utf-8")) or {})
+
+    def emit(type: str, **data: Any) -> None:
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(json.dumps({"type": type, **data}, default=str), flush=True)
+
+    result = run_fn(cfg, emit, lambda: False)
+    emit("done", result=result)
+    return 0

@@ -30,6 +30,8 @@ from engines.training.common import (
     ShouldStop,
     TrainingError,
     check,
+    run_training_job,
+    yaml_main,
     finish_adapter,
     make_callback,
     trainer_args_common,
@@ -352,33 +354,11 @@ def run_grpo(
 
 def run_job(config: dict[str, Any], ctx) -> dict[str, Any]:
     """The job child's entry (engines.run_job JOB_KINDS['grpo'])."""
-    from engines.jobkit import JobStopped
-
-    data = dict(config)
-    data["checkpoint_dir"] = str(ctx.checkpoints_dir)
-    data["output_dir"] = str(ctx.output_dir / "adapter")
-    if ctx.resume and (ck := ctx.latest_checkpoint()) is not None:
-        data["resume_from"] = str(ck)
-    cfg = GRPOJobConfig.from_dict(data)
-    result = run_grpo(cfg, ctx.emit, ctx.should_stop, workdir=ctx.job_dir, request_stop=ctx.request_stop)
-    if result.get("stopped"):
-        raise JobStopped()
-    return result
+    return run_training_job(GRPOJobConfig, run_grpo, config, ctx, can_self_stop=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    import json
-
-    import yaml
-
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m engines.training.grpo CONFIG.yaml", file=sys.stderr)
-        return 2
-    cfg = GRPOJobConfig.from_dict(yaml.safe_load(Path(argv[0]).read_text(encoding="utf-8")) or {})
-    result = run_grpo(cfg, lambda type, **d: print(json.dumps({"type": type, **d}, default=str), flush=True), lambda: False)
-    print(json.dumps({"type": "done", "result": result}, default=str))
-    return 0
+    return yaml_main(GRPOJobConfig, run_grpo, "engines.training.grpo", argv)
 
 
 if __name__ == "__main__":

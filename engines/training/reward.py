@@ -28,6 +28,8 @@ from engines.training.common import (
     ShouldStop,
     TrainingError,
     check,
+    run_training_job,
+    yaml_main,
     finish_adapter,
     make_callback,
     trainer_args_common,
@@ -315,33 +317,11 @@ def run_reward(
 
 def run_job(config: dict[str, Any], ctx) -> dict[str, Any]:
     """The job child's entry (engines.run_job JOB_KINDS['reward'])."""
-    from engines.jobkit import JobStopped
-
-    data = dict(config)
-    data["checkpoint_dir"] = str(ctx.checkpoints_dir)
-    data["output_dir"] = str(ctx.output_dir / "adapter")
-    if ctx.resume and (ck := ctx.latest_checkpoint()) is not None:
-        data["resume_from"] = str(ck)
-    cfg = RewardJobConfig.from_dict(data)
-    result = run_reward(cfg, ctx.emit, ctx.should_stop, workdir=ctx.job_dir, request_stop=ctx.request_stop)
-    if result.get("stopped"):
-        raise JobStopped()
-    return result
+    return run_training_job(RewardJobConfig, run_reward, config, ctx, can_self_stop=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    import json
-
-    import yaml
-
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m engines.training.reward CONFIG.yaml", file=sys.stderr)
-        return 2
-    cfg = RewardJobConfig.from_dict(yaml.safe_load(Path(argv[0]).read_text(encoding="utf-8")) or {})
-    result = run_reward(cfg, lambda type, **d: print(json.dumps({"type": type, **d}, default=str), flush=True), lambda: False)
-    print(json.dumps({"type": "done", "result": result}, default=str))
-    return 0
+    return yaml_main(RewardJobConfig, run_reward, "engines.training.reward", argv)
 
 
 if __name__ == "__main__":

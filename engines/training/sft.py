@@ -27,10 +27,11 @@ from engines.training.common import (
     ShouldStop,
     TrainingError,
     check,
+    run_training_job,
+    yaml_main,
     config_from_dict,
     config_to_dict,
     ensure_hf_base,
-    lower_priority,
     finish_adapter,
     load_base,
     lora_config,
@@ -230,41 +231,12 @@ def run_sft(cfg: SFTJobConfig, emit: Emit, should_stop: ShouldStop, *, workdir: 
 
 
 def run_job(config: dict[str, Any], ctx) -> dict[str, Any]:
-    """The job child's entry (engines.run_job JOB_KINDS['sft']): paths live in the job folder."""
-    from engines.jobkit import JobStopped
-
-    lower_priority()
-    data = dict(config)
-    data["checkpoint_dir"] = str(ctx.checkpoints_dir)
-    data["output_dir"] = str(ctx.output_dir / "adapter")
-    if ctx.resume and (ck := ctx.latest_checkpoint()) is not None:
-        data["resume_from"] = str(ck)
-    cfg = SFTJobConfig.from_dict(data)
-    result = run_sft(cfg, ctx.emit, ctx.should_stop, workdir=ctx.job_dir)
-    if result.get("stopped"):
-        raise JobStopped()
-    return result
+    """The job child's entry (engines.run_job JOB_KINDS['sft'])."""
+    return run_training_job(SFTJobConfig, run_sft, config, ctx)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m engines.training.sft config.yaml`: one run in this process, events on stdout."""
-    import json
-
-    import yaml
-
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m engines.training.sft CONFIG.yaml", file=sys.stderr)
-        return 2
-    cfg = SFTJobConfig.from_dict(yaml.safe_load(Path(argv[0]).read_text(encoding="utf-8")) or {})
-
-    def emit(type: str, **data: Any) -> None:
-        if int(os.environ.get("RANK", "0")) == 0:
-            print(json.dumps({"type": type, **data}, default=str), flush=True)
-
-    result = run_sft(cfg, emit, lambda: False)
-    emit("done", result=result)
-    return 0
+    return yaml_main(SFTJobConfig, run_sft, "engines.training.sft", argv)
 
 
 if __name__ == "__main__":
