@@ -8,8 +8,9 @@ Both sides see the same token ids (llama.cpp's tokenizer), so the comparison is 
 weights and the maths, not about tokenizers. The HF base is dequantised from the Q4_K_M GGUF,
 so both start from the same weights. llama.cpp multiplies the Q4_K_M base with activations
 quantised to 8 bits, though, so with the LoRA on the quantised base a near-tie can flip a
-token and the free-running continuations then drift apart. That is measured separately with
-teacher forcing: the next token llama.cpp picks after each prefix of transformers' answer.
+token and the free-running continuations then drift apart; the adapter is trained until its
+answers are decisive. Teacher forcing (the next token llama.cpp picks after each prefix of
+transformers' answer) is checked as well, since it does not let one flip hide the rest.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def _tokens(vocab, text: str) -> list[int]:
 
 @pytest.fixture(scope="session")
 def trained_adapter(tmp_path_factory, gemma_hf_dir, vocab):
-    """A rank-8 LoRA on all projections, 10 AdamW steps: enough to teach the "## X ##" format."""
+    """A rank-8 LoRA on all projections, 30 AdamW steps: the "## X ##" format and the upper-case
+    copy of the topic are learned with margin. (After 10 steps the format is there but the copy
+    is a near-tie on some topics, which the Q4_K_M base's 8-bit activations can flip.)"""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -73,7 +76,7 @@ def trained_adapter(tmp_path_factory, gemma_hf_dir, vocab):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3)
     losses = []
     model.train()
-    for _step in range(10):
+    for _step in range(30):
         batch = torch.randperm(len(seqs))[:4]
         loss = model(input_ids=ids[batch], attention_mask=mask[batch], labels=labels[batch]).loss
         loss.backward()
@@ -142,6 +145,7 @@ def test_gguf_lora_on_the_quantised_base_agrees_with_transformers_peft(trained_a
     print(f"\nLoRA on Q4_K_M: teacher-forced {forced_rate:.3f}, free-running {free_rate:.3f}, base without adapter {base_rate:.3f}")
     for t in TEST_TOPICS:
         print(f"  {t!r}: hf={vocab.detokenize(hf[t])!r} llama.cpp={vocab.detokenize(free[t])!r}")
+    assert free_rate >= 0.9  # the issue's criterion: greedy continuations, first 16 tokens
     assert forced_rate >= 0.9
     assert base_rate < 0.5  # the adapter is what makes them agree: without it the base says something else
     assert sum(vocab.detokenize(free[t]).startswith(b"## ") for t in TEST_TOPICS) >= 3  # the trained format
