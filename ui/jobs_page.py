@@ -148,6 +148,9 @@ class MetricChart(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setLabel("bottom", "step")
         self.plot.getPlotItem().setMenuEnabled(False)
+        # thousands of steps: draw what is in view, at most a few points per pixel
+        self.plot.setClipToView(True)
+        self.plot.setDownsampling(auto=True, mode="peak")
         self.curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o" if name.startswith("eval_") else None,
                                     symbolSize=5, symbolBrush=colour)
         lay.addWidget(self.plot)
@@ -170,6 +173,7 @@ class JobsPage(QWidget):
         self._selected: int | None = None
         self._after_seq = 0
         self._charts: dict[str, MetricChart] = {}
+        self._dirty: set[str] = set()  # charts with new points, redrawn a few per event-loop turn
         self._series: dict[str, tuple[list[float], list[float]]] = {}  # metric -> (steps, values)
         self._log_lines: list[str] = []
         self._jobs: list[dict] = []
@@ -372,6 +376,7 @@ class JobsPage(QWidget):
             chart.setParent(None)
             chart.deleteLater()
         self._charts.clear()
+        self._dirty.clear()
         self._series = {}
         self.charts_empty.setVisible(True)
         self.config.clear()
@@ -446,12 +451,22 @@ class JobsPage(QWidget):
                 self._add_samples(e.get("samples") or [], e.get("step"))
             elif t in ("log", "error", "checkpoint", "artifact", "started", "stopped", "done"):
                 new_lines.append(_event_line(e))
-        for k in touched:
-            if k in self._charts:
-                self._charts[k].redraw()
+        self._dirty.update(k for k in touched if k in self._charts)
+        self._flush_redraws()
         self._create_pending_charts()
         if new_lines:
             self.log.appendPlainText("\n".join(new_lines))
+
+    def _flush_redraws(self) -> None:
+        """Redraw at most two charts per event-loop turn. Qt paints every dirty widget of a
+        window in one pass, so ten charts updated at once (a fast job, thousands of points)
+        would stall the window for one long paint; spread out, each turn stays short."""
+        for k in list(self._dirty)[:2]:
+            self._dirty.discard(k)
+            if k in self._charts:
+                self._charts[k].redraw()
+        if self._dirty and not self._closing:
+            QTimer.singleShot(0, self._flush_redraws)
 
     def _create_pending_charts(self) -> None:
         """Make at most two new plots per event-loop turn: a plot costs ~10 ms to build, and a
