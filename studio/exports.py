@@ -50,6 +50,11 @@ def plan_export(studio, adapter_ref: str | int, *, merge: bool = False, out_type
             f"{adapter.name!r} is a {adapter.kind} ({adapter.format}); only PEFT LoRA adapters can be exported",
             hint="pick an adapter made by a training job or imported from a PEFT folder",
         )
+    if (adapter.meta or {}).get("method") == "reward":
+        raise UserError(
+            f"{adapter.name!r} is a reward model: it scores answers and does not write them, so it has no GGUF chat export",
+            hint="use it from the Rate and Compare views or as a GRPO reward; export the SFT, DPO or GRPO adapter instead",
+        )
     adapter_dir = Path(adapter.path)
     if not (adapter_dir / "adapter_config.json").exists():
         raise UserError(

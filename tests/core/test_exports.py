@@ -107,6 +107,20 @@ def test_only_adapters_can_be_exported_and_merge_needs_a_whole_model_type(studio
         submit_export(st, adapter.name, merge=True, out_type="lora")
 
 
+def test_a_reward_model_is_refused_with_a_reason_before_any_job(studio_with_model, tmp_path):
+    from studio.db import Model
+
+    st = studio_with_model
+    adapter = register_adapter(st, write_random_lora(tmp_path / "rm", **GEMMA_270M, modules=("q_proj",)), name="rm")
+    with st.db.session() as s:
+        m = s.get(Model, adapter.id)
+        m.meta = {**m.meta, "method": "reward"}
+    with pytest.raises(UserError, match="is a reward model") as e:
+        submit_export(st, "rm")
+    assert "Rate and Compare" in e.value.hint
+    assert st.jobs.list() == []
+
+
 def test_deleting_an_export_removes_its_gguf_and_modelfile_and_the_adapter_names_it_first(studio_with_model, tmp_path):
     st = studio_with_model
     adapter = register_adapter(st, write_random_lora(tmp_path / "ad", **GEMMA_270M, modules=("q_proj",)))
