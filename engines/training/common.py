@@ -483,4 +483,15 @@ def yaml_main(config_cls, run_fn: Callable[..., dict[str, Any]], module: str, ar
 
     result = run_fn(cfg, emit, lambda: False)
     emit("done", result=result)
+    _leave_process_group()
     return 0
+
+
+def _leave_process_group() -> None:
+    """Under `accelerate launch`: wait for every rank, then tear the group down. A rank that
+    exits while gloo's threads still serve the others can die in std::terminate (SIGABRT)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
