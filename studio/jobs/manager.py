@@ -258,7 +258,7 @@ class JobManager:
             time.sleep(poll)
             with self._lock:
                 busy = bool(self._running)
-            if not busy and not self._next_queued(peek=True):
+            if not busy and not self._next_queued():
                 break
         self.shutdown(stop_jobs=False)
 
@@ -292,7 +292,7 @@ class JobManager:
             self._wake.wait(0.5)
             self._wake.clear()
 
-    def _next_queued(self, peek: bool = False) -> Job | None:
+    def _next_queued(self) -> Job | None:
         with self.db.session() as s:
             return s.scalar(select(Job).where(Job.state == "queued").order_by(Job.id).limit(1))
 
@@ -343,9 +343,7 @@ class JobManager:
             log.close()
             self._finish(job_id, "failed", error=f"Could not start the job process: {e}", hint=None)
             return
-        finally:
-            pass
-        log.close()
+        log.close()  # the child holds its own descriptor
         run = _Running(job_id, proc, job.heavy)
         with self._lock:
             self._running[job_id] = run
