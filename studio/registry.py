@@ -237,6 +237,19 @@ class Registry:
                 if Path(extra).is_file():
                     Path(extra).unlink()
                     removed.append(str(extra))
+        if delete_files and m.format == "gguf" and m.kind == "base":
+            # the Hugging Face copy training made of this base is the studio's own file
+            from studio.hf_cache import hf_dir_for
+
+            hf = hf_dir_for(self.home, m)
+            if hf.is_symlink():
+                hf.unlink()
+                removed.append(str(hf))
+            elif hf.is_dir():
+                import shutil
+
+                shutil.rmtree(hf, ignore_errors=True)
+                removed.append(str(hf))
         with self.db.session() as s:
             s.delete(s.get(Model, m.id))
         return removed

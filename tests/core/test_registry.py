@@ -124,3 +124,16 @@ def test_gguf_header_reader_matches_the_gguf_package(gemma_gguf):
 
 def test_default_model_file_name_is_stable():
     assert DEFAULT_MODEL_FILE == "gemma-3-270m-q4_k_m.gguf"
+
+
+def test_deleting_a_gguf_base_also_removes_its_converted_copy(studio, gemma_gguf):
+    from engines.conversion.gguf_to_hf import MARKER
+    from studio.hf_cache import hf_dir_for
+
+    base = studio.registry.import_path(gemma_gguf, name="b")
+    hf = hf_dir_for(studio.home, base)
+    hf.mkdir()
+    (hf / MARKER).write_text("{}")  # what a finished conversion leaves
+    removed = studio.registry.delete("b")
+    assert str(hf) in removed and not hf.exists()
+    assert os.path.exists(gemma_gguf)  # imported by path: the user's own file stays
