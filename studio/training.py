@@ -541,8 +541,4 @@ register_method(
     description="Teach the format, the interaction norms and the domain voice from example conversations.",
 )
 
-try:  # the preference area registers reward / dpo / grpo
-    import studio.preference  # noqa: F401,E402
-except ModuleNotFoundError as e:
-    if e.name != "studio.preference":
-        raise
+import studio.preference  # noqa: F401,E402  (registers reward / dpo / grpo)

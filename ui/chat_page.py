@@ -353,8 +353,6 @@ class ChatPage(QWidget):
             from studio.tools import available_tools
 
             tools = available_tools(self.studio)
-        except ImportError:
-            tools = []
         except Exception as e:  # noqa: BLE001
             tools = []
             self.tools_note.setText(f"Tools unavailable: {e}")

@@ -223,19 +223,11 @@ class MessageBubble(QFrame):
             b.setEnabled(not busy)
 
     def add_tool_calls(self, calls: list[dict]) -> None:
-        """Tool cards from the tools area when installed; a plain foldable text otherwise."""
-        for call in calls:
-            try:
-                from ui.tool_cards import ToolCallCard
+        """One expandable card per tool call (tool, arguments, result, time)."""
+        from ui.tool_cards import ToolCallCard
 
-                w = ToolCallCard(call)
-            except ImportError:
-                w = QToolButton()
-                w.setAutoRaise(True)
-                status = "failed" if call.get("error") else "ok"
-                w.setText(f"🔧 {call.get('tool')} ({status}, {call.get('duration_s', 0):.2f} s)")
-                w.setToolTip(str({k: call.get(k) for k in ("args", "result", "error")}))
-            self.tools_box.addWidget(w)
+        for call in calls:
+            self.tools_box.addWidget(ToolCallCard(call))
 
     def load(self, msg: dict) -> None:
         """Fill from a stored message."""

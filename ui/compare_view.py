@@ -8,7 +8,6 @@ row of a `preference` dataset the user names, which the reward-model and DPO tra
 
 from __future__ import annotations
 
-import importlib.util
 import random
 
 from PySide6.QtCore import Qt, Signal
@@ -204,7 +203,7 @@ class CompareView(QWidget):
             self.vote_buttons[key] = b
         self.score_button = QPushButton("Score with reward model")
         self.score_button.setObjectName("scoreButton")
-        self.score_button.setVisible(importlib.util.find_spec("studio.preference") is not None)
+
         self.score_button.setEnabled(False)
         self.score_button.clicked.connect(self._score)
         vote.addWidget(self.score_button)

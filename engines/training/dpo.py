@@ -44,6 +44,8 @@ from engines.training.preference_common import (
     preference_dataset,
     resolve,
     world_size,
+    run_paths,
+    warning_handler,
 )
 
 # trl 1.x DPOConfig.loss_type values
@@ -182,10 +184,7 @@ def run_dpo(
     import torch
     from trl import DPOConfig, DPOTrainer
 
-    base = Path(workdir or os.getcwd())
-    ckpt_dir = resolve(cfg.checkpoint_dir, base)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    out_dir = resolve(cfg.output_dir, base)
+    base, ckpt_dir, out_dir = run_paths(cfg, workdir)
     stop_flag: list[str] = []
 
     # -- setup --
@@ -196,13 +195,7 @@ def run_dpo(
     template_training = tokenizer.chat_template
     train_ds, eval_ds = load_split(cfg, base, preference_dataset)
 
-    def on_warning(w: dict[str, Any]) -> None:
-        stopping = cfg.monitor_config.stop_on_warning
-        emit("warning", **w, stopping=stopping)
-        if stopping:
-            stop_flag.append(w["monitor"])
-            if request_stop:
-                request_stop(f"monitor: {w['monitor']}")
+    on_warning = warning_handler(cfg, emit, stop_flag, request_stop)
 
     args = DPOConfig(
         **trainer_args_common(cfg, info["device"], info["precision"], ckpt_dir / STAGING),

@@ -46,6 +46,8 @@ from engines.training.preference_common import (
     prompt_dataset,
     resolve,
     world_size,
+    run_paths,
+    warning_handler,
 )
 from engines.training.rewards import NEEDS_COLUMN, VERIFIABLE, build_rewards, completion_text, parse_specs
 
@@ -248,10 +250,7 @@ def run_grpo(
     import torch
     from trl import GRPOConfig, GRPOTrainer
 
-    base = Path(workdir or os.getcwd())
-    ckpt_dir = resolve(cfg.checkpoint_dir, base)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    out_dir = resolve(cfg.output_dir, base)
+    base, ckpt_dir, out_dir = run_paths(cfg, workdir)
     stop_flag: list[str] = []
 
     # -- setup --
@@ -267,13 +266,7 @@ def run_grpo(
     observer = RolloutObserver(names, weights)
     funcs = [observer.wrap(f, n) for f, n in zip(funcs, names)]
 
-    def on_warning(w: dict[str, Any]) -> None:
-        stopping = cfg.monitor_config.stop_on_warning
-        emit("warning", **w, stopping=stopping)
-        if stopping:
-            stop_flag.append(w["monitor"])
-            if request_stop:
-                request_stop(f"monitor: {w['monitor']}")
+    on_warning = warning_handler(cfg, emit, stop_flag, request_stop)
 
     common = trainer_args_common(cfg, info["device"], info["precision"], ckpt_dir / STAGING)
     common["per_device_eval_batch_size"] = cfg.num_generations

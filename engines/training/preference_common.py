@@ -147,6 +147,29 @@ def resolve(path: str, base: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
+def run_paths(cfg: "PreferenceFields", workdir: str | os.PathLike | None) -> tuple[Path, Path, Path]:
+    """(work folder, checkpoint folder (created), adapter output folder) of one run."""
+    base = Path(workdir or os.getcwd())
+    ckpt_dir = resolve(cfg.checkpoint_dir, base)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    return base, ckpt_dir, resolve(cfg.output_dir, base)
+
+
+def warning_handler(cfg: "PreferenceFields", emit, stop_flag: list[str], request_stop=None):
+    """What a monitor warning does: an event for the Jobs page banner and, when the run is
+    configured to stop on warnings, a recorded reason and a stop request to the job."""
+
+    def on_warning(w: dict[str, Any]) -> None:
+        stopping = cfg.monitor_config.stop_on_warning
+        emit("warning", **w, stopping=stopping)
+        if stopping:
+            stop_flag.append(w["monitor"])
+            if request_stop:
+                request_stop(f"monitor: {w['monitor']}")
+
+    return on_warning
+
+
 # ---- rows -------------------------------------------------------------------------------------
 
 

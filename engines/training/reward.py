@@ -43,6 +43,8 @@ from engines.training.preference_common import (
     preference_dataset,
     resolve,
     world_size,
+    run_paths,
+    warning_handler,
 )
 
 
@@ -212,10 +214,7 @@ def run_reward(
     import torch
     from trl import RewardConfig, RewardTrainer
 
-    base = Path(workdir or os.getcwd())
-    ckpt_dir = resolve(cfg.checkpoint_dir, base)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    out_dir = resolve(cfg.output_dir, base)
+    base, ckpt_dir, out_dir = run_paths(cfg, workdir)
     stop_flag: list[str] = []
 
     # -- setup --
@@ -243,13 +242,7 @@ def run_reward(
         )
     peft_config = lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules, task_type="SEQ_CLS")
 
-    def on_warning(w: dict[str, Any]) -> None:
-        stopping = cfg.monitor_config.stop_on_warning
-        emit("warning", **w, stopping=stopping)
-        if stopping:
-            stop_flag.append(w["monitor"])
-            if request_stop:
-                request_stop(f"monitor: {w['monitor']}")
+    on_warning = warning_handler(cfg, emit, stop_flag, request_stop)
 
     args = RewardConfig(
         **trainer_args_common(cfg, info["device"], info["precision"], ckpt_dir / STAGING),

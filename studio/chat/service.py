@@ -540,13 +540,11 @@ class ChatService:
         }
 
     def _maybe_tools(self, tools: list[str], query: str, messages: list[dict], resolved: ResolvedModel, backend, emit):
-        """Let the tools area answer from tools first (when it is installed and tools are on)."""
+        """Let the enabled tools answer first (intent routing, then the tool calls)."""
         if not tools:
             return None
-        try:
-            from studio.tools.orchestrator import run_tools_for_turn
-        except ImportError:
-            return None
+        from studio.tools.orchestrator import run_tools_for_turn
+
         from engines.inference.backend import CompletionParams, Piece
         from engines.inference.turn import render_prompt
 

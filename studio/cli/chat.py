@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -104,19 +103,16 @@ def read_suite(path: str) -> list[dict]:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{p}: no such file", hint="give a JSONL file with one {query, expect} object per line")
+    from engines.tools.intent import IntentDataError, query_rows  # the one JSONL query-suite reader
+
     rows = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{p}:{i}: not JSON ({e.msg})") from e
-        if not isinstance(row, dict) or not isinstance(row.get("query"), str) or not row["query"].strip():
-            raise UserError(f"{p}:{i}: needs a non-empty \"query\" string")
-        if row.get("expect") not in ("fast", "reasoning"):
-            raise UserError(f"{p}:{i}: \"expect\" must be \"fast\" or \"reasoning\", got {row.get('expect')!r}")
-        rows.append(row)
+    try:
+        for i, row in query_rows(p):
+            if row.get("expect") not in ("fast", "reasoning"):
+                raise UserError(f"{p}:{i}: \"expect\" must be \"fast\" or \"reasoning\", got {row.get('expect')!r}")
+            rows.append(row)
+    except IntentDataError as e:
+        raise UserError(str(e)) from None
     if not rows:
         raise UserError(f"{p}: the suite is empty")
     return rows

@@ -153,10 +153,8 @@ def agreement(studio) -> dict[str, Any]:
 
 
 def reward_scorer():
-    """`studio.preference.score_answers` when the preference area provides it, else None."""
-    try:
-        from studio import preference
-    except ImportError:
-        return None
-    return getattr(preference, "score_answers", None)
+    """The reward-model scorer the Rate view offers (tests replace it to check the view without one)."""
+    from studio.preference import score_answers
+
+    return score_answers
 

@@ -155,7 +155,6 @@ def test_compare_view_opens_in_the_page_and_follows_its_settings(qtbot, page):
 
 
 def test_enabled_tools_show_as_cards_in_the_answer(qtbot, page):
-    pytest.importorskip("studio.tools")
     from PySide6.QtCore import Qt
 
     items = page.tools_list.findItems("calculator", Qt.MatchFlag.MatchExactly)
