@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	@# Qt's xcb plugin needs a few X libraries a minimal Linux lacks: say which, up front
+	$(BIN)/python -m studio.xcb_check
 	$(BIN)/studio gui
 
 lint: $(STAMP)
@@ -28,6 +30,12 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/lint-imports
 	QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
+
+# Tests save screenshots to a temp folder; this regenerates docs/screenshots/ on purpose
+# (each test builds its own demo home; the status bar shows this machine's real device line).
+screenshots: $(STAMP)
+	STUDIO_SCREENSHOTS=$(CURDIR)/docs/screenshots QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 \
+		$(BIN)/python -m pytest -q tests/ui
 
 bench: $(STAMP)
 	$(BIN)/python bench/startup.py

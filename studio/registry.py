@@ -3,11 +3,20 @@
 Files that the studio made (the default model, adapters from jobs, exports) live under the
 home and are deleted with their entry. Files the user imported by path stay where they are
 (`meta["managed"] = False`); deleting such an entry forgets it and leaves the file alone.
+
+Change notifications: `subscribe(callback)` delivers a list of changes, each
+`{"change": "added" | "removed" | "renamed", "id", "name", "kind", "format", "old_name"?}`.
+Changes made through this object are published at once; changes made by another process
+(a job runner's finisher registering an adapter or an export) are found by `poll()`, which
+compares a cheap (id, name) snapshot with the last one. Callbacks run on the caller's thread:
+a UI adapts them to its own thread.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +53,58 @@ def model_to_dict(m: Model) -> dict[str, Any]:
     }
 
 
+Change = dict[str, Any]
+
+
+def diff_snapshots(old: dict[int, tuple[str, str, str]], new: dict[int, tuple[str, str, str]]) -> list[Change]:
+    """Changes between two `snapshot()`s: {id: (name, kind, format)}."""
+    out: list[Change] = []
+    for mid, (name, kind, fmt) in new.items():
+        if mid not in old:
+            out.append({"change": "added", "id": mid, "name": name, "kind": kind, "format": fmt})
+        elif old[mid][0] != name:
+            out.append({"change": "renamed", "id": mid, "name": name, "old_name": old[mid][0], "kind": kind, "format": fmt})
+    for mid, (name, kind, fmt) in old.items():
+        if mid not in new:
+            out.append({"change": "removed", "id": mid, "name": name, "kind": kind, "format": fmt})
+    return out
+
+
 class Registry:
     def __init__(self, db: Database, home: Home):
         self.db = db
         self.home = home
+        self._subscribers: list[Callable[[list[Change]], None]] = []
+        self._seen: dict[int, tuple[str, str, str]] | None = None
+        self._seen_lock = threading.Lock()
+
+    # ---- change notifications ---------------------------------------------------------------
+    def subscribe(self, callback: Callable[[list[Change]], None]) -> Callable[[], None]:
+        """Call `callback(changes)` after every change; returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+        if self._seen is None:
+            self.poll()  # the baseline, so the first poll reports only what changed since now
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def snapshot(self) -> dict[int, tuple[str, str, str]]:
+        with self.db.session() as s:
+            return {mid: (name, kind, fmt) for mid, name, kind, fmt in s.execute(select(Model.id, Model.name, Model.kind, Model.format))}
+
+    def poll(self) -> list[Change]:
+        """Publish what changed since the last look (including other processes' writes)."""
+        now = self.snapshot()
+        with self._seen_lock:
+            before, self._seen = self._seen, now
+        changes = diff_snapshots(before, now) if before is not None else []
+        if changes:
+            for cb in list(self._subscribers):
+                cb(changes)
+        return changes
 
     # ---- default model -------------------------------------------------------------------
     def ensure_default_model(self) -> Model:
@@ -211,7 +268,21 @@ class Registry:
             if s.scalar(select(Model.id).where(Model.name == m.name)) is not None:
                 raise UserError(f"A model named {m.name!r} exists already", hint="pass another --name")
             s.add(m)
-        return self.get(m.name)
+        added = self.get(m.name)
+        self.poll()
+        return added
+
+    def rename(self, name_or_id: str | int, new_name: str) -> Model:
+        new_name = new_name.strip()
+        if not new_name:
+            raise UserError("A model needs a name")
+        m = self.get(name_or_id)
+        with self.db.session() as s:
+            if s.scalar(select(Model.id).where(Model.name == new_name, Model.id != m.id)) is not None:
+                raise UserError(f"A model named {new_name!r} exists already", hint="choose another name")
+            s.get(Model, m.id).name = new_name
+        self.poll()
+        return self.get(m.id)
 
     def delete(self, name_or_id: str | int, *, delete_files: bool = True) -> list[str]:
         """Delete an entry (and its files if the studio made them). Returns the paths removed."""
@@ -252,6 +323,7 @@ class Registry:
                 removed.append(str(hf))
         with self.db.session() as s:
             s.delete(s.get(Model, m.id))
+        self.poll()
         return removed
 
     @staticmethod

@@ -65,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.smoke:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    else:
+        from studio.xcb_check import advice, missing_packages, uses_xcb
+
+        if uses_xcb() and (missing := missing_packages()):
+            print(advice(missing), file=sys.stderr)  # instead of Qt's abort
+            return 3
 
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -40,6 +39,8 @@ from PySide6.QtWidgets import (
 from studio.chat import ChatService
 from ui.chat_stream import TurnRunner
 from ui.chat_widgets import MessageBubble, format_totals
+from ui.labels import ElidedLabel
+from ui.model_watch import fill_combo, mark_active, watcher_for
 
 REMOTE_ITEM = "Remote server (OpenAI-compatible)…"
 MODE_LABELS = {"fast": "Fast", "reasoning": "Reasoning", "auto": "Auto"}
@@ -64,6 +65,7 @@ class ChatPage(QWidget):
         self._build()
         self.refresh_conversations()
         QTimer.singleShot(0, self._load_models)  # the registry query after the first paint
+        watcher_for(studio).changed.connect(lambda _changes: self._load_models())
 
     # ---- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -106,26 +108,23 @@ class ChatPage(QWidget):
         ml = QVBoxLayout(mid)
         ml.setContentsMargins(8, 8, 8, 8)
         head = QHBoxLayout()
-        self.title_label = QLabel("New chat")
+        self.title_label = ElidedLabel("New chat")
         self.title_label.setObjectName("pageTitle")
         self.title_label.setMinimumWidth(60)
-        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.title_label.setTextFormat(Qt.TextFormat.PlainText)
         head.addWidget(self.title_label, 1)
-        head.addWidget(QLabel("Model"))
+        # the pickers get a row of their own, so full model names never squeeze the title
+        picks = QHBoxLayout()
+        picks.addWidget(QLabel("Model"))
         self.model_combo = QComboBox()
         self.model_combo.setObjectName("modelCombo")
-        self.model_combo.setMinimumContentsLength(18)
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_combo.activated.connect(self._model_picked)
-        head.addWidget(self.model_combo)
-        head.addWidget(QLabel("Adapter"))
+        picks.addWidget(self.model_combo)
+        picks.addWidget(QLabel("Adapter"))
         self.adapter_combo = QComboBox()
         self.adapter_combo.setObjectName("adapterCombo")
-        self.adapter_combo.setMinimumContentsLength(12)
-        self.adapter_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.adapter_combo.activated.connect(self._model_picked)
-        head.addWidget(self.adapter_combo)
+        picks.addWidget(self.adapter_combo)
+        picks.addStretch(1)
         self.compare_button = QToolButton()
         self.compare_button.setText("Compare")
         self.compare_button.setObjectName("compareToggle")
@@ -138,6 +137,7 @@ class ChatPage(QWidget):
         self.settings_button.setChecked(True)
         head.addWidget(self.settings_button)
         ml.addLayout(head)
+        ml.addLayout(picks)
         self.totals_label = QLabel("No turns yet")
         self.totals_label.setObjectName("totalsLabel")
         self.totals_label.setStyleSheet("color: palette(mid);")
@@ -315,8 +315,7 @@ class ChatPage(QWidget):
         return box
 
     def _set_title(self, title: str) -> None:
-        self.title_label.setToolTip(title)
-        self.title_label.setText(title if len(title) <= 36 else title[:35].rstrip() + "…")
+        self.title_label.setText(title)
 
     # ---- models -----------------------------------------------------------------------------
     def _load_models(self) -> None:
@@ -329,21 +328,14 @@ class ChatPage(QWidget):
             return
         self._choices = choices
         for combo, first in ((self.model_combo, None), (self.reason_model, "Same as chat")):
-            combo.blockSignals(True)
-            combo.clear()
-            if first:
-                combo.addItem(first, None)
-            for m in choices["models"]:
-                combo.addItem(m["name"], m["name"])
-            combo.addItem(REMOTE_ITEM, "__remote__")
-            combo.blockSignals(False)
-        self.adapter_combo.blockSignals(True)
-        self.adapter_combo.clear()
-        self.adapter_combo.addItem("No adapter", None)
-        for a in choices["adapters"]:
-            self.adapter_combo.addItem(a["name"], a["name"])
-        self.adapter_combo.blockSignals(False)
-        self._load_tools()
+            remotes = [(combo.itemText(i), combo.itemData(i)) for i in range(combo.count())
+                       if str(combo.itemData(i) or "").startswith("http")]
+            fill_combo(combo, ([(first, None)] if first else []) + [(m["name"], m["name"]) for m in choices["models"]]
+                       + remotes + [(REMOTE_ITEM, "__remote__")])
+        tips = {a["name"]: f"{a['name']}\nLoRA on {a['base'] or 'its base model'}" for a in choices["adapters"]}
+        fill_combo(self.adapter_combo, [("No adapter", None)] + [(a["name"], a["name"]) for a in choices["adapters"]], tips=tips)
+        if not self.tools_list.count():
+            self._load_tools()
         self._apply_settings_to_widgets()
 
     def _load_tools(self) -> None:
@@ -390,16 +382,27 @@ class ChatPage(QWidget):
         return {"model": self.model_combo.currentData(), "adapter": self.adapter_combo.currentData()}
 
     def _update_banner(self) -> None:
+        mark_active(self.adapter_combo)
         try:
             r = self.chat.model_for_mode(self._conv_dict(), "fast")
             self.banner.setVisible(r.is_base)
         except Exception:  # noqa: BLE001 - a missing model shows its error when used
             self.banner.setVisible(False)
 
-    def _open_wizard(self) -> None:
+    def _open_wizard(self):
+        """The fine-tune wizard with the model this chat uses preselected as the base."""
+        base = self.model_combo.currentData()
+        if not base or base == "__remote__" or str(base).startswith("http"):
+            try:
+                base = self.chat.model_for_mode(self._conv_dict(), "fast").names.get("model")
+            except Exception:  # noqa: BLE001 - no model: the wizard says what to import
+                base = None
         win = self.window()
         if hasattr(win, "show_page"):
-            win.show_page("train")
+            page = win.show_page("train")
+            if hasattr(page, "open_wizard"):
+                return page.open_wizard({"base": base} if base else None)
+        return None
 
     # ---- settings ---------------------------------------------------------------------------
     def _conv_dict(self) -> dict:
@@ -531,7 +534,7 @@ class ChatPage(QWidget):
     def rename_conversation(self) -> None:
         if self.conv_id is None:
             return
-        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=self.title_label.toolTip() or self.title_label.text())
+        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=self.title_label.text())
         if ok and title.strip():
             self.chat.rename(self.conv_id, title)
             self._set_title(title.strip())
@@ -540,7 +543,7 @@ class ChatPage(QWidget):
     def delete_conversation(self) -> None:
         if self.conv_id is None or self.runner.running:
             return
-        if QMessageBox.question(self, "Delete conversation", f"Delete “{self.title_label.toolTip() or self.title_label.text()}” and its messages?") != QMessageBox.StandardButton.Yes:
+        if QMessageBox.question(self, "Delete conversation", f"Delete “{self.title_label.text()}” and its messages?") != QMessageBox.StandardButton.Yes:
             return
         self.chat.delete_conversation(self.conv_id)
         self.new_conversation()

@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QLabel,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from ui.chat_stream import TurnRunner
 from ui.chat_widgets import MessageBubble
+from ui.model_watch import fill_combo, mark_active, watcher_for
 
 MODE_ITEMS = (("Fast", "fast"), ("Reasoning", "reasoning"), ("Auto", "auto"))
 
@@ -53,15 +54,19 @@ class ComparePane(QFrame):
         self.mode = QComboBox()
         for label, key in MODE_ITEMS:
             self.mode.addItem(label, key)
+        # each pane is half the column: the combos shrink (eliding) rather than push the pane wider,
+        # and their popups and tooltips show the full names
         self.model = QComboBox()
-        self.model.setMinimumContentsLength(18)
-        self.model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model.setObjectName(f"compareModel{name}")
         self.adapter = QComboBox()
-        self.adapter.setMinimumContentsLength(10)
-        self.adapter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.adapter.setObjectName(f"compareAdapter{name}")
+        for combo in (self.model, self.adapter):
+            combo.setMinimumContentsLength(6)
+            combo.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.adapter.currentIndexChanged.connect(self._mark_adapter)
         row.addWidget(self.mode)
-        row.addWidget(self.model, 1)
-        row.addWidget(self.adapter, 1)
+        row.addWidget(self.model, 3)
+        row.addWidget(self.adapter, 2)
         lay.addWidget(self.config_row)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
@@ -85,13 +90,15 @@ class ComparePane(QFrame):
         self._hidden = 0
 
     def set_choices(self, choices: dict) -> None:
-        self.model.clear()
-        for m in choices["models"]:
-            self.model.addItem(m["name"], m["name"])
-        self.adapter.clear()
-        self.adapter.addItem("No adapter", None)
-        for a in choices["adapters"]:
-            self.adapter.addItem(a["name"], a["name"])
+        """Fill the pickers (again, after a registry change), keeping what each pane had chosen."""
+        fill_combo(self.model, [(m["name"], m["name"]) for m in choices["models"]])
+        fill_combo(self.adapter, [("No adapter", None)] + [(a["name"], a["name"]) for a in choices["adapters"]])
+        for combo in (self.model, self.adapter):  # fill_combo sizes to content; a pane must not grow
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self._mark_adapter()
+
+    def _mark_adapter(self, *_a) -> None:
+        mark_active(self.adapter)
 
     def config(self) -> dict:
         return {"mode": self.mode.currentData(), "model": self.model.currentData(), "adapter": self.adapter.currentData()}
@@ -186,13 +193,6 @@ class CompareView(QWidget):
             p.done.connect(self._pane_done)
 
         vote = QHBoxLayout()
-        vote.addWidget(QLabel("Save votes to preference dataset"))
-        self.dataset = QComboBox()
-        self.dataset.setObjectName("compareDataset")
-        self.dataset.setEditable(True)
-        self.dataset.setMinimumContentsLength(14)
-        self.dataset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        vote.addWidget(self.dataset)
         self.vote_buttons = {}
         for key, text in (("a", "A is better"), ("tie", "Tie"), ("b", "B is better")):
             b = QPushButton(text)
@@ -203,21 +203,30 @@ class CompareView(QWidget):
             self.vote_buttons[key] = b
         self.score_button = QPushButton("Score with reward model")
         self.score_button.setObjectName("scoreButton")
-
         self.score_button.setEnabled(False)
         self.score_button.clicked.connect(self._score)
         vote.addWidget(self.score_button)
         vote.addStretch(1)
         lay.addLayout(vote)
+        save = QHBoxLayout()
+        save.addWidget(QLabel("Votes go to the preference dataset"))
+        self.dataset = QComboBox()
+        self.dataset.setObjectName("compareDataset")
+        self.dataset.setEditable(True)
+        self.dataset.setMinimumContentsLength(14)
+        self.dataset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        save.addWidget(self.dataset)
+        save.addStretch(1)
+        lay.addLayout(save)
         self.status = QLabel("")
         self.status.setObjectName("compareStatus")
         self.status.setWordWrap(True)
         lay.addWidget(self.status)
 
-        self._choices = chat.model_choices()
-        for p in (self.pane_a, self.pane_b):
-            p.set_choices(self._choices)
+        self._reward_models: list[str] = []
+        self.refresh_models()
         self.pane_b.mode.setCurrentIndex(1)  # the common case: fast vs reasoning
+        watcher_for(studio).changed.connect(lambda _changes: self.refresh_models())
         self._load_datasets()
         self._scorer = TurnRunner(self)
         self._scorer.finished.connect(self._scored)
@@ -225,6 +234,24 @@ class CompareView(QWidget):
         self._assignment: dict[str, dict] = {}
         self._prompt_text = ""
         self._voted = False
+
+    def refresh_models(self) -> None:
+        self._choices = self.chat.model_choices()
+        for p in (self.pane_a, self.pane_b):
+            p.set_choices(self._choices)
+        self._reward_models = [m.name for m in self.studio.registry.list() if (m.meta or {}).get("method") == "reward"]
+        self._update_score_button()
+
+    def _update_score_button(self) -> None:
+        answered = self.pane_a.result is not None and self.pane_b.result is not None and not self.running
+        self.score_button.setEnabled(bool(self._reward_models) and answered)
+        if not self._reward_models:
+            self.score_button.setToolTip("No reward model yet: train one in the Train page (method: reward model) "
+                                         "from a preference dataset such as your votes")
+        elif not answered:
+            self.score_button.setToolTip("Run both panes first: the reward model scores the two answers")
+        else:
+            self.score_button.setToolTip("Score both answers with " + ", ".join(self._reward_models))
 
     def _load_datasets(self) -> None:
         from sqlalchemy import select
@@ -263,12 +290,12 @@ class CompareView(QWidget):
         self._set_blind_labels()
         for b in self.vote_buttons.values():
             b.setEnabled(False)
-        self.score_button.setEnabled(False)
         self.status.setText("Both panes are answering…")
         self.run_button.setText("Stop")
         settings = dict(settings if settings is not None else (self._settings() if self._settings else {}))
         self.pane_a.run(prompt, cfg_a, settings)
         self.pane_b.run(prompt, cfg_b, settings)
+        self._update_score_button()
 
     def _set_blind_labels(self) -> None:
         hide = self.blind.isChecked() and not self._voted
@@ -287,7 +314,7 @@ class CompareView(QWidget):
         ok = self.pane_a.result is not None and self.pane_b.result is not None
         for b in self.vote_buttons.values():
             b.setEnabled(ok)
-        self.score_button.setEnabled(ok)
+        self._update_score_button()
         self.status.setText("Which answer is better?" if ok else "A pane failed: see its message.")
 
     def vote(self, choice: str) -> dict | None:
@@ -318,9 +345,9 @@ class CompareView(QWidget):
 
     def _score(self) -> None:
         """Score both answers with a trained reward model (the preference area), off the GUI thread."""
-        names = [m.name for m in self.studio.registry.list() if (m.meta or {}).get("method") == "reward"]
-        if not names:
-            QMessageBox.information(self, "Reward model", "There is no reward model yet: train one in the Train page.")
+        names = self._reward_models
+        if not names:  # the button is disabled then; a stale click says why instead of failing
+            self.status.setText(self.score_button.toolTip())
             return
         name, ok = QInputDialog.getItem(self, "Reward model", "Score with:", names, 0, False)
         if not ok or self._scorer.running:

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from ui.dataset_table import run_in_thread, wait_workers
 from ui.errors import report
+from ui.model_watch import watcher_for
 
 COLUMNS = [("name", "Name"), ("kind", "Kind"), ("format", "Format"), ("architecture", "Architecture"),
            ("parameters", "Parameters"), ("quantization", "Quantisation"), ("context_length", "Context"),
@@ -127,9 +128,12 @@ class ModelsPage(QWidget):
         self.merge_button.clicked.connect(lambda: self.export_selected(merge=True, out_type="f16"))
         self.delete_button = QPushButton("Delete…")
         self.delete_button.clicked.connect(lambda: self.delete_selected())
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.setObjectName("renameModel")
+        self.rename_button.clicked.connect(lambda: self.rename_selected())
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
-        for w in (self.import_button, self.export_button, self.merge_button, self.delete_button):
+        for w in (self.import_button, self.export_button, self.merge_button, self.rename_button, self.delete_button):
             bar.addWidget(w)
         bar.addStretch(1)
         self.progress = QProgressBar()
@@ -205,6 +209,7 @@ class ModelsPage(QWidget):
         self._timer.timeout.connect(self._poll_export)
         self._update_buttons()
         self.refresh()
+        watcher_for(studio).changed.connect(lambda _changes: self.refresh())
 
     # ---- the table ----------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -265,7 +270,12 @@ class ModelsPage(QWidget):
         can_export = bool(row and row["kind"] == "adapter" and row["format"] == "peft") and self.export_job is None
         self.export_button.setEnabled(can_export)
         self.merge_button.setEnabled(can_export)
+        why = ("An export is running: wait for it to finish" if self.export_job is not None
+               else "Select a trained adapter (kind: adapter) to export it" if not can_export else "")
+        self.export_button.setToolTip(why or "Write the adapter as a GGUF LoRA that llama.cpp applies on the quantised base (seconds)")
+        self.merge_button.setToolTip(why or "Merge the adapter into the base and write the whole model with its chat template")
         self.delete_button.setEnabled(row is not None)
+        self.rename_button.setEnabled(row is not None)
 
     def _show_facts(self, row: dict[str, Any]) -> None:
         meta = row.get("meta") or {}
@@ -369,6 +379,26 @@ class ModelsPage(QWidget):
 
     def tell(self, title: str, text: str) -> None:
         QMessageBox.information(self, title, text)
+
+    def ask_name(self, current: str) -> str | None:
+        from PySide6.QtWidgets import QInputDialog
+
+        name, ok = QInputDialog.getText(self, "Rename model", "New name (every model list shows it at once):", text=current)
+        return name.strip() if ok and name.strip() else None
+
+    def rename_selected(self, new_name: str | None = None) -> bool:
+        row = self.selected()
+        if row is None:
+            return False
+        new_name = new_name or self.ask_name(row["name"])
+        if not new_name or new_name == row["name"]:
+            return False
+        try:
+            self.studio.registry.rename(row["id"], new_name)  # publishes "renamed": the pickers follow
+        except Exception as e:  # noqa: BLE001 - a StudioError names the fix
+            report(e)
+            return False
+        return True
 
     def delete_selected(self) -> bool:
         row = self.selected()

@@ -27,6 +27,7 @@ from studio.datasets import rating
 from studio.errors import StudioError
 from ui.dataset_table import run_in_thread
 from ui.errors import report
+from ui.model_watch import watcher_for
 
 
 class RateView(QWidget):
@@ -58,9 +59,13 @@ class RateView(QWidget):
         top.addWidget(self.target)
         top.addStretch(1)
         self.score_button = QPushButton("Score with reward model…")
+        self.score_button.setObjectName("rateScore")
         self.score_button.setVisible(rating.reward_scorer() is not None)
         self.score_button.clicked.connect(self._score)
         top.addWidget(self.score_button)
+        self._reward_models: list[str] = []
+        self._refresh_reward_models()
+        watcher_for(studio).changed.connect(lambda _changes: self._refresh_reward_models())
         lay.addLayout(top)
         self.progress = QLabel("Choose a preference dataset (pairs) or a prompt dataset (a model writes two answers).")
         self.progress.setObjectName("rateProgress")
@@ -221,15 +226,23 @@ class RateView(QWidget):
             text += "  ·  last: " + ("agrees" if last["agrees"] else "differs from the earlier rating")
         self.agreement_label.setText(text)
 
+    def _refresh_reward_models(self) -> None:
+        """The reward models follow the registry; without one the button says how to get one."""
+        self._reward_models = [m.name for m in self.studio.registry.list() if (m.meta or {}).get("method") == "reward"]
+        self.score_button.setEnabled(bool(self._reward_models))
+        self.score_button.setToolTip(
+            "Score A and B with " + ", ".join(self._reward_models) if self._reward_models
+            else "No reward model yet: train one in the Train page (method: reward model) from a preference dataset")
+
     def _score(self) -> None:
         """Score both answers with a trained reward model (the preference area's scorer)."""
         scorer = rating.reward_scorer()
         pair = self.current()
         if scorer is None or pair is None:
             return
-        names = [m.name for m in self.studio.registry.list() if (m.meta or {}).get("method") == "reward"]
+        names = self._reward_models
         if not names:
-            report(StudioError("There is no reward model yet", hint="train one in the Train page from a preference dataset"))
+            self.progress.setText(self.score_button.toolTip())
             return
         rm, ok = QInputDialog.getItem(self, "Reward model", "Score A and B with:", names, 0, False)
         if not ok:

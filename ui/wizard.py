@@ -38,6 +38,8 @@ from PySide6.QtWidgets import (
 
 from studio.errors import StudioError
 from ui.errors import report
+from ui.labels import plural
+from ui.model_watch import watcher_for
 
 GIB = 1024**3
 SAMPLE = [{"role": "user", "content": "What is LoRA?"}, {"role": "assistant", "content": "A low-rank update of a few weight matrices."}]
@@ -71,6 +73,14 @@ class BasePage(QWizardPage):
         self.note.setStyleSheet("color:#555")
         lay.addWidget(self.note)
         self.list.currentItemChanged.connect(self._describe)
+        watcher_for(wiz.service.studio).changed.connect(self._models_changed)
+
+    def _models_changed(self, _changes: list) -> None:
+        if self.wiz.currentPage() is self:  # later pages hold a plan built on the chosen base
+            item = self.list.currentItem()
+            if item is not None:
+                self.wiz.prefill["base"] = item.data(Qt.ItemDataRole.UserRole)
+            self.initializePage()
 
     def initializePage(self) -> None:  # noqa: N802
         self.list.clear()
@@ -99,6 +109,27 @@ class BasePage(QWizardPage):
         return True
 
 
+KIND_WORDS = {"sft": "conversations, for SFT", "preference": "preference pairs", "prompt": "prompts"}
+
+
+def version_note_words(note: str | None) -> str:
+    """A version's note as words; older compare-vote notes held a raw dict ("compare vote (a): {...}")."""
+    import ast
+    import re
+
+    note = (note or "").strip()
+    m = re.fullmatch(r"compare vote \((a|b)\)(?::\s*(\{.*\}))?", note, flags=re.S)
+    if m:
+        from studio.chat.service import vote_note
+
+        try:
+            meta = ast.literal_eval(m.group(2)) if m.group(2) else None
+        except (ValueError, SyntaxError):
+            meta = None
+        return vote_note(m.group(1), meta if isinstance(meta, dict) else None)
+    return note
+
+
 class DatasetPage(QWizardPage):
     def __init__(self, wiz: "FineTuneWizard"):
         super().__init__()
@@ -124,10 +155,14 @@ class DatasetPage(QWizardPage):
             for d in self.wiz.service.datasets_for(m.name):
                 seen[d["name"]] = d
         self._all = sorted(seen.values(), key=lambda d: d["name"])
+        # datasets the chosen (or default, SFT) method trains on come first, and the first is the default
+        method = self.wiz.prefill.get("method") or "sft"
+        fits = {d["name"] for d in self.wiz.service.datasets_for(method)} if method in {m.name for m in self.wiz.service.methods()} else set()
+        self._all.sort(key=lambda d: d["name"] not in fits)
         self.dataset.blockSignals(True)
         self.dataset.clear()
         for d in self._all:
-            self.dataset.addItem(f"{d['name']}  ({d['kind']})", d["name"])
+            self.dataset.addItem(f"{d['name']}  ({KIND_WORDS.get(d['kind'], d['kind'])})", d["name"])
         self.dataset.blockSignals(False)
         want = self.wiz.prefill.get("dataset")
         names = [d["name"] for d in self._all]
@@ -143,7 +178,9 @@ class DatasetPage(QWizardPage):
             return
         d = self._all[i]
         for v in d["versions"]:
-            self.version.addItem(f"v{v['version']} · {v['rows']:,} rows" + (f" · {v['note']}" if v["note"] else ""), v["version"])
+            note = version_note_words(v["note"])
+            self.version.addItem(f"v{v['version']} · {plural(v['rows'], 'row')}" + (f" · {note}" if note else ""), v["version"])
+            self.version.setItemData(self.version.count() - 1, note or "", Qt.ItemDataRole.ToolTipRole)
         want = self.wiz.prefill.get("version") if self.wiz.prefill.get("dataset") == d["name"] else None
         versions = [v["version"] for v in d["versions"]]
         self.version.setCurrentIndex(versions.index(want) if want in versions else 0)
@@ -509,7 +546,8 @@ class FineTuneWizard(QWizard):
         self.prefill = dict(prefill or {})
         self.choice: dict[str, Any] = {}
         self._workers: set = set()
-        self.setWindowTitle("New fine-tune" if not prefill else f"Clone job {self.prefill.get('parent_job_id')} as a new run")
+        parent_job = self.prefill.get("parent_job_id")
+        self.setWindowTitle(f"Clone job {parent_job} as a new run" if parent_job else "New fine-tune")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.setMinimumSize(760, 600)
         self.setButtonText(QWizard.WizardButton.FinishButton, "Launch")

@@ -602,7 +602,7 @@ class ChatService:
 
         v = append_rows(
             self.db, dataset, "preference", [{"prompt": prompt, "chosen": chosen, "rejected": rejected}],
-            source="chat-compare", note=f"compare vote ({choice})" + (f": {meta}" if meta else ""),
+            source="chat-compare", note=vote_note(choice, meta),
         )
         return {"saved": True, "dataset": dataset, "version": v.version, "rows": v.row_count}
 
@@ -623,3 +623,14 @@ class ChatService:
 def _title_from(text: str) -> str:
     line = " ".join(text.strip().split())
     return line[:60] + ("…" if len(line) > 60 else "")
+
+
+def vote_note(choice: str, meta: dict | None = None) -> str:
+    """A dataset version's note for a compare vote, in words: "vote: A (Fast · m) preferred to B (Reasoning · m)"."""
+    win, lose = ("a", "b") if choice == "a" else ("b", "a")
+    meta = meta or {}
+
+    def side(key: str) -> str:
+        return key.upper() + (f" ({meta[key]})" if meta.get(key) else "")
+
+    return f"vote: {side(win)} preferred to {side(lose)}"

@@ -224,6 +224,12 @@ def cmd_gui(args, ctx):
     argv = [sys.executable, "-m", "ui"]
     if args.smoke:
         argv.append("--smoke")
+    else:
+        from studio.xcb_check import advice, missing_packages, uses_xcb
+
+        if uses_xcb() and (missing := missing_packages()):
+            print(advice(missing), file=sys.stderr)  # instead of Qt's abort
+            sys.exit(3)
     if os.environ.get("STUDIO_HOME"):
         argv += ["--home", os.environ["STUDIO_HOME"]]
     sys.stdout.flush()

@@ -7,12 +7,11 @@ estimates in this home). Screenshots of each view go to docs/screenshots/.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`
 
 
 def shot(widget, name: str) -> None:

@@ -4,14 +4,13 @@ comparison of two runs with different routers."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pyqtgraph as pg
 import pytest
 
 from ui.evals_page import EvalsPage
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`
 
 
 @pytest.fixture

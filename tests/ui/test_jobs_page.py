@@ -9,8 +9,7 @@ import pytest
 
 from studio.db import Job, JobEvent
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
+from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`
 
 
 def add_job(studio, **kw) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
@@ -13,7 +12,7 @@ from PySide6.QtWidgets import QMessageBox
 from studio.errors import StudioError
 from ui.main_window import PAGES, MainWindow, PlaceholderPage
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`
 
 
 @pytest.fixture
@@ -98,7 +97,9 @@ def test_uncaught_exceptions_in_any_thread_end_in_one_error_dialog(qtbot, monkey
 
 def test_screenshot_of_the_main_window(window, qtbot):
     window.show_page("models")
-    window.set_device("CPU · 2 cores · 23.1 GiB RAM free")
+    from studio.hardware import detect_device
+
+    window.set_device(detect_device().describe())  # this machine's real line, as the app shows it
     qtbot.wait(50)
     SHOTS.mkdir(parents=True, exist_ok=True)
     assert window.grab().save(str(SHOTS / "main_window.png"))

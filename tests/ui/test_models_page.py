@@ -14,7 +14,7 @@ import pytest
 
 from tests.export_fixtures import GEMMA_270M, register_adapter, write_random_lora
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`
 
 
 def shot(widget, name: str) -> None:

@@ -3,14 +3,13 @@ adapter (through the job runner), and GRPO's reward settings reaching the job's 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from studio.dataset_rows import append_rows
 from tests.engines.pref_tiny import format_pairs, make_word_model, sum_prompts
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`
 
 
 @pytest.fixture

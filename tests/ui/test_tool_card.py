@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from ui.tool_cards import ToolCallCard
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`
 
 CALC = {"tool": "calculator", "args": {"expression": "17.5% of 2,340"}, "ok": True,
         "result": {"expression": "(17.5/100)* 2340", "result": "409.5"}, "error": None,

@@ -9,8 +9,7 @@ import pytest
 
 from studio.dataset_rows import append_rows
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
+from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`
 
 
 @pytest.fixture(scope="module")
