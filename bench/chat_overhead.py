@@ -62,10 +62,9 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=64)
     args = ap.parse_args()
 
-    import llama_cpp
-
     from engines.inference.backend import Sampling
     from engines.inference.host import LocalBackend, ModelSpec
+    from engines.inference.llama_params import env_choice, open_llama
     from engines.inference.turn import TurnRequest, render_prompt, run_turn
     from engines.templates import get_template
 
@@ -73,8 +72,10 @@ def main() -> None:
     threads = max(1, min(8, os.cpu_count() or 1))
     tpl = get_template("gemma")
     greedy = Sampling(temperature=0.0, repeat_penalty=1.1)
-    direct = llama_cpp.Llama(model_path=path, n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False)
-    host = LocalBackend(ModelSpec(path, n_ctx=1024, n_threads=threads))
+    bufts = bool(env_choice())  # both sides alike: off unless STUDIO_LLAMA_EXTRA_BUFTS=1
+    direct = open_llama(extra_bufts=bufts, model_path=path, n_ctx=1024, n_threads=threads, n_threads_batch=threads,
+                        verbose=False)
+    host = LocalBackend(ModelSpec(path, n_ctx=1024, n_threads=threads), extra_bufts=bufts, fallback=False)
     host.load()
 
     def run_direct(messages):

@@ -11,6 +11,11 @@ answers with events on another queue. Only plain tuples cross the process bounda
   every token (so a stop ends generation within one token) and in llama.cpp's abort callback
   during prompt processing.
 - GPU: `n_gpu_layers=-1` when llama.cpp was built with GPU offload.
+- Extra buffer types (`engines.inference.llama_params`): the host loads models with the
+  caller's choice. When that choice was not forced and the child dies from a signal while
+  loading or on its first decode (llama.cpp's AMX kernels crash on some Intel CPUs), the
+  parent restarts it once with them off, repeats the request, and reports the new choice
+  through `on_fallback` once a decode has worked, so the caller can remember it.
 - One request at a time per host: a `Llama` object is not thread-safe. Compare view panes
   each get their own host so both answers stream at once.
 
@@ -27,6 +32,7 @@ import itertools
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from engines.inference.backend import BackendError, CompletionParams, Done, Event, Piece
+from engines.inference.llama_params import CRASH_HOOK_ENV, open_llama
 from engines.inference.streaming import StopMatcher
 
 
@@ -47,9 +54,15 @@ class ModelSpec:
     n_ctx: int = 4096  # room for a thinking budget of a few thousand tokens plus the answer
     n_threads: int | None = None  # None: every core (llama-cpp-python's default is half)
     n_gpu_layers: int | None = None  # None: all layers when llama.cpp can offload, else 0
+    prompt_lookup: bool = False  # n-gram speculative decoding from the prompt (PROMPT_LOOKUP below)
 
     def key(self) -> tuple:
-        return (self.model_path, self.lora_path, self.n_ctx)
+        return (self.model_path, self.lora_path, self.n_ctx, self.prompt_lookup)
+
+
+# Prompt-lookup decoding: llama-cpp-python's LlamaPromptLookupDecoding drafts the tokens that
+# followed the last n-gram where it appeared earlier in the context; one decode verifies them.
+PROMPT_LOOKUP = {"max_ngram_size": 3, "num_pred_tokens": 10}  # llama-cpp-python's defaults are 2 and 10
 
 
 def check_files(spec: ModelSpec) -> None:
@@ -75,13 +88,33 @@ def check_files(spec: ModelSpec) -> None:
 # ---- parent side ------------------------------------------------------------------------------
 class LocalBackend:
     """llama.cpp through a model-host child process. Safe to use from one thread at a time
-    (a lock serialises requests); close() ends the child."""
+    (a lock serialises requests); close() ends the child.
+
+    extra_bufts: whether llama.cpp may use its extra buffer types. fallback: when the child dies
+    from a signal before its first decode finished, retry once with them off; `on_fallback`
+    (called on the requesting thread) then gets {"extra_bufts": False, "reason", "signal"}
+    after the retry decoded, and `self.extra_bufts` stays off for this backend."""
 
     label = "llama.cpp"
 
-    def __init__(self, spec: ModelSpec | None = None, *, max_models: int = 2):
+    def __init__(
+        self,
+        spec: ModelSpec | None = None,
+        *,
+        max_models: int = 2,
+        extra_bufts: bool = True,
+        fallback: bool = True,
+        on_fallback: Callable[[dict], None] | None = None,
+    ):
         self.spec = spec
         self.max_models = max_models
+        self.extra_bufts = extra_bufts
+        self.fallback = fallback
+        self.on_fallback = on_fallback
+        self.fell_back: dict | None = None  # set once a fallback happened and its retry decoded
+        self._fallback_pending: dict | None = None
+        self._decoded = False  # the current child finished a decode: a crash now is not the AMX one
+        self._loaded = False
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._lock = threading.RLock()
@@ -95,9 +128,10 @@ class LocalBackend:
         self._requests = self._ctx.Queue()
         self._events = self._ctx.Queue()
         self._cancel = self._ctx.Value("q", 0, lock=False)
+        self._decoded = self._loaded = False  # what the current child has done so far
         self._proc = self._ctx.Process(
             target=_host_main,
-            args=(self._requests, self._events, self._cancel, self.max_models),
+            args=(self._requests, self._events, self._cancel, self.max_models, self.extra_bufts),
             name="model-host",
             daemon=True,
         )
@@ -142,8 +176,9 @@ class LocalBackend:
         with self._lock:
             self._ensure_started()
             rid = next(self._ids)
-            self._requests.put((op, rid, asdict(spec), payload))
-            finished = False
+            request = (op, rid, asdict(spec), payload)
+            self._requests.put(request)
+            finished = yielded = False
             try:
                 while True:
                     try:
@@ -154,9 +189,18 @@ class LocalBackend:
                         if not self._proc.is_alive():
                             code = self._proc.exitcode
                             self._proc = None
+                            if self._may_fall_back(code, yielded):
+                                self._start_fallback(code, "on its first decode" if self._loaded else "while loading")
+                                self._ensure_started()
+                                self._requests.put(request)
+                                continue
+                            retried = ""
+                            if self._fallback_pending is not None:  # off did not help: not the AMX crash
+                                retried = " (also with llama.cpp's extra buffer types off)"
+                                self.extra_bufts, self._fallback_pending = True, None
                             raise BackendError(
                                 f"The model host stopped unexpectedly (exit code {code}) while serving "
-                                f"{Path(spec.model_path).name}",
+                                f"{Path(spec.model_path).name}{retried}",
                                 hint="the model file may be damaged or too big for the memory; "
                                 "the next message starts a fresh host",
                             ) from None
@@ -168,10 +212,15 @@ class LocalBackend:
                         raise BackendError(ev[2], ev[3])
                     if ev[0] == "loaded":
                         self.last_load = ev[2]
+                        self._loaded = True
                         continue
+                    if op in ("complete", "json") and ev[0] in ("token", "done"):
+                        self._decoded = True
+                        self._finish_fallback()
                     if ev[0] == "done":
                         finished = True
                     yield ev
+                    yielded = True
                     if finished:
                         return
                     if should_stop is not None and should_stop():
@@ -179,6 +228,34 @@ class LocalBackend:
             finally:
                 if not finished:  # the consumer closed us early: stop the child's work too
                     self._cancel.value = rid
+
+    def _may_fall_back(self, exitcode: int | None, yielded: bool) -> bool:
+        """A death by signal before any decode finished, with extra buffer types on and not forced."""
+        return (
+            exitcode is not None and exitcode < 0 and self.extra_bufts and self.fallback
+            and not self._decoded and not yielded
+        )
+
+    def _start_fallback(self, exitcode: int, stage: str) -> None:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        self.extra_bufts = False
+        self._fallback_pending = {
+            "extra_bufts": False,
+            "signal": name,
+            "reason": f"the model host died from {name} {stage} with llama.cpp's extra buffer types on; "
+            "it works with them off",
+        }
+
+    def _finish_fallback(self) -> None:
+        info, self._fallback_pending = self._fallback_pending, None
+        if info is None:
+            return
+        self.fell_back = info
+        if self.on_fallback is not None:
+            self.on_fallback(dict(info))
 
     def complete(
         self, prompt: str, params: CompletionParams, should_stop: Callable[[], bool] | None = None, *, spec: ModelSpec | None = None
@@ -220,13 +297,19 @@ class LocalBackend:
         return {}
 
 
-# ---- child side -------------------------------------------------------------------------------
-def _host_main(requests, events, cancel, max_models: int) -> None:
-    """The child's loop: load on demand, serve one request at a time, until "shutdown"."""
-    import signal
+def _draft_kwargs(spec: ModelSpec) -> dict:
+    if not spec.prompt_lookup:
+        return {}
+    from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
+    return {"draft_model": LlamaPromptLookupDecoding(**PROMPT_LOOKUP)}
+
+
+# ---- child side -------------------------------------------------------------------------------
+def _host_main(requests, events, cancel, max_models: int, extra_bufts: bool = True) -> None:
+    """The child's loop: load on demand, serve one request at a time, until "shutdown"."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is for the parent
-    host = _Host(events, cancel, max_models)
+    host = _Host(events, cancel, max_models, extra_bufts)
     parent = os.getppid()
     # never wait at exit to flush events nobody will read (the parent may be gone)
     events.cancel_join_thread()
@@ -251,6 +334,7 @@ def _host_main(requests, events, cancel, max_models: int) -> None:
             elif op == "json":
                 from engines.tools.function_call import llama_completer
 
+                host.before_decode()
                 text = llama_completer(llm)(payload["prompt"], payload["schema"], payload["max_tokens"])
                 events.put(("done", rid, {"text": text}))
             elif op == "load":
@@ -262,10 +346,12 @@ def _host_main(requests, events, cancel, max_models: int) -> None:
 
 
 class _Host:
-    def __init__(self, events, cancel, max_models: int):
+    def __init__(self, events, cancel, max_models: int, extra_bufts: bool = True):
         self.events = events
         self.cancel = cancel
         self.max_models = max_models
+        self.extra_bufts = extra_bufts
+        self.crash_hook = os.environ.get(CRASH_HOOK_ENV, "") if extra_bufts else ""
         self.models: OrderedDict[tuple, object] = OrderedDict()
         self.info: dict[tuple, dict] = {}
         self.current = 0  # the request being served, for the abort callback
@@ -287,8 +373,11 @@ class _Host:
             gpu = -1 if llama_cpp.llama_supports_gpu_offload() else 0
         threads = spec.n_threads or max(1, min(8, os.cpu_count() or 1))
         t = time.perf_counter()
+        if self.crash_hook == "load":
+            os.kill(os.getpid(), signal.SIGSEGV)
         try:
-            llm = llama_cpp.Llama(
+            llm = open_llama(
+                extra_bufts=self.extra_bufts,
                 model_path=spec.model_path,
                 lora_path=spec.lora_path,
                 n_ctx=spec.n_ctx,
@@ -296,6 +385,7 @@ class _Host:
                 n_threads_batch=threads,
                 n_gpu_layers=gpu,
                 verbose=False,
+                **_draft_kwargs(spec),
             )
         except (ValueError, RuntimeError) as e:
             what = f"adapter {Path(spec.lora_path).name} on " if spec.lora_path else ""
@@ -311,9 +401,15 @@ class _Host:
             "n_gpu_layers": gpu,
             "n_ctx": llm.n_ctx(),
             "n_threads": threads,
+            "extra_bufts": self.extra_bufts,
         }
         self.events.put(("loaded", rid, self.info[key]))
         return llm
+
+    def before_decode(self) -> None:
+        """The test hook's "first-decode": die the way llama.cpp's AMX kernels do on such CPUs."""
+        if self.crash_hook == "first-decode":
+            os.kill(os.getpid(), signal.SIGSEGV)
 
     def _install_abort(self, llm) -> None:
         """llama.cpp asks this between compute steps of a decode (long prompts)."""
@@ -363,6 +459,7 @@ class _Host:
             if max_tokens == 0 or self.cancel.value >= rid:
                 reason = "cancelled" if self.cancel.value >= rid else "length"
             else:
+                self.before_decode()
                 for tok in gen:
                     if self.cancel.value >= rid:
                         reason = "cancelled"

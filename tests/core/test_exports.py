@@ -46,9 +46,9 @@ def test_export_job_writes_gguf_lora_and_modelfile_and_registers_the_lineage(stu
     assert [s["name"] for s in chain] == [export.name, adapter.name, base.name]
     assert chain[0]["job"]["kind"] == "export" and chain[0]["job"]["config"]["adapter_id"] == adapter.id
 
-    from llama_cpp import Llama  # the chat page loads a gguf-lora export exactly like this
+    from engines.inference.llama_params import open_llama  # the model host loads a gguf-lora export like this
 
-    llm = Llama(model_path=export.meta["base_gguf"], lora_path=export.path, n_ctx=64, verbose=False)
+    llm = open_llama(model_path=export.meta["base_gguf"], lora_path=export.path, n_ctx=64, verbose=False)
     assert len(llm.create_completion("Hello", max_tokens=2, temperature=0.0)["choices"][0]["text"]) > 0
 
 

@@ -115,12 +115,12 @@ def test_split_requests_keeps_one_question_whole():
 def test_a_capable_model_fills_arguments_through_the_schema_grammar(tooled, gemma_gguf):
     """With a completer, the arguments come from the model under the tool's GBNF grammar: the
     call always parses and carries the required field (the base model picks the value)."""
-    from llama_cpp import Llama
+    from engines.inference.llama_params import open_llama
 
     from engines.tools.function_call import llama_completer
 
     studio, requests = tooled
-    llm = Llama(model_path=str(gemma_gguf), n_ctx=512, n_threads=2, verbose=False)
+    llm = open_llama(model_path=str(gemma_gguf), n_ctx=512, n_threads=2, verbose=False)
     turn = run_tools_for_turn(studio, "is it snowing in Oslo right now?", ALL, no_model,
                               constrained=llama_completer(llm))
     [call] = turn.calls

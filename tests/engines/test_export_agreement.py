@@ -37,9 +37,9 @@ def _answer(topic: str) -> str:
 
 @pytest.fixture(scope="session")
 def vocab(gemma_gguf):
-    from llama_cpp import Llama
+    from engines.inference.llama_params import open_llama
 
-    return Llama(model_path=str(gemma_gguf), vocab_only=True, verbose=False)
+    return open_llama(model_path=str(gemma_gguf), vocab_only=True, verbose=False)
 
 
 def _tokens(vocab, text: str) -> list[int]:
@@ -99,9 +99,9 @@ def trained_adapter(tmp_path_factory, gemma_hf_dir, vocab):
 
 def _llama_greedy(vocab, **model_kw) -> tuple[dict, dict]:
     """Free-running greedy tokens per prompt, and teacher-forced picks (filled in by the caller)."""
-    from llama_cpp import Llama
+    from engines.inference.llama_params import open_llama
 
-    llm = Llama(n_ctx=128, n_threads=2, logits_all=True, verbose=False, **model_kw)
+    llm = open_llama(n_ctx=128, n_threads=2, logits_all=True, verbose=False, **model_kw)
     return llm
 
 

@@ -95,9 +95,9 @@ def tiny(tmp_path, request):
 
 
 def _llama_cpp_logits(model_path, lora_path=None) -> np.ndarray:
-    from llama_cpp import Llama
+    from engines.inference.llama_params import open_llama
 
-    llm = Llama(model_path=str(model_path), lora_path=str(lora_path) if lora_path else None,
+    llm = open_llama(model_path=str(model_path), lora_path=str(lora_path) if lora_path else None,
                 logits_all=True, n_ctx=64, n_threads=2, verbose=False)
     llm.eval(IDS)
     return np.array(llm.scores[: len(IDS)])

@@ -64,11 +64,11 @@ def test_search_query_drops_the_framing():
 
 @pytest.mark.slow
 def test_grammar_constrained_call_gives_schema_valid_json_from_the_real_model(gemma_gguf):
-    from llama_cpp import Llama
+    from engines.inference.llama_params import open_llama
 
     from engines.tools.function_call import constrained_arguments, llama_completer
 
-    llm = Llama(model_path=str(gemma_gguf), n_ctx=512, n_threads=2, verbose=False)
+    llm = open_llama(model_path=str(gemma_gguf), n_ctx=512, n_threads=2, verbose=False)
     schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40}},
               "required": ["city"], "additionalProperties": False}
     args = constrained_arguments(llama_completer(llm), "weather", "Current weather for a city", schema, "is it raining in London?")
