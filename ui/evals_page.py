@@ -1,4 +1,5 @@
-"""The Evals page: run tool-call accuracy suites, browse stored runs, compare two.
+"""The Evals page: run tool-call accuracy suites, browse stored runs, compare two; and the
+ladder report (ui.ladder_view: models x modes x training stages) in its own tab.
 
 Left: the suite to run (the built-in example suite by default) and every stored run with its
 router version and headline numbers. Right: the selected run's summary, per-tool precision
@@ -27,13 +28,16 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTableWidget,
+    QTabWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from ui.dataset_table import run_in_thread, wait_workers
+from ui.ladder_view import LadderView, staggered_ticks
 
 RUN_COLUMNS = ["#", "When", "Suite", "Router", "Accuracy", "None", "Args"]
 PRECISION, RECALL, OTHER = "#1e88e5", "#43a047", "#fb8c00"
@@ -63,6 +67,7 @@ class EvalsPage(QWidget):
 
         self.suite_edit = QLineEdit(str(EXAMPLE_SUITE))
         browse = QPushButton("Browse…")
+        browse.setAutoDefault(False)  # Enter in the path field runs nothing and opens no chooser
         browse.clicked.connect(self._browse)
         self.run_button = QPushButton("Run suite")
         self.run_button.setDefault(True)
@@ -124,7 +129,6 @@ class EvalsPage(QWidget):
         self.matrix.setLabel("bottom", "chosen")
         self.matrix.setMouseEnabled(False, False)
         self.matrix.hideButtons()
-        self.matrix.getAxis("left").setWidth(80)
         self.matrix.getPlotItem().invertY(True)
         self.misses = QPlainTextEdit()
         self.misses.setReadOnly(True)
@@ -141,20 +145,41 @@ class EvalsPage(QWidget):
         rl.setRowStretch(2, 3)
         rl.setRowStretch(3, 1)
 
+        # before a run is chosen, say what will appear instead of drawing empty axes
+        self.empty = QLabel("No tool-routing run yet.\n\nPress Run suite to route every query of the suite "
+                            "and store the run; its precision and recall per tool, the confusion matrix and "
+                            "the misrouted queries appear here.")
+        self.empty.setObjectName("evalsEmpty")
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.right = QStackedWidget()
+        self.right.addWidget(self.empty)
+        self.right.addWidget(right)
+
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
-        split.addWidget(right)
+        split.addWidget(self.right)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 5)
         split.setSizes([520, 760])
 
+        routing = QWidget()
+        rl2 = QVBoxLayout(routing)
+        rl2.setContentsMargins(0, 8, 0, 0)
+        rl2.addWidget(about)
+        rl2.addLayout(suite_row)
+        rl2.addWidget(self.status)
+        rl2.addWidget(split, 1)
+        self.ladder = LadderView(studio)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("evalsTabs")
+        self.tabs.addTab(routing, "Tool routing")
+        self.tabs.addTab(self.ladder, "Ladder")
+
         lay = QVBoxLayout(self)
         lay.setContentsMargins(16, 16, 16, 16)
         lay.addWidget(title)
-        lay.addWidget(about)
-        lay.addLayout(suite_row)
-        lay.addWidget(self.status)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.tabs, 1)
         self.refresh()
 
     # ---- actions ------------------------------------------------------------------------
@@ -250,6 +275,7 @@ class EvalsPage(QWidget):
     # ---- drawing ------------------------------------------------------------------------
     def show_run(self, run: dict) -> None:
         self.current = run
+        self.right.setCurrentIndex(1)
         m = run["metrics"]
         other = self.other if self.other and self.other["id"] != run["id"] else None
         text = (f"<b>Run {run['id']}</b> · {Path(run['suite']).name} · {m['n']} queries · router "
@@ -287,7 +313,7 @@ class EvalsPage(QWidget):
             xs = [i - 0.4 + width * (k + 0.5) for i in x]
             item = pg.BarGraphItem(x=xs, height=values, width=width * 0.92, brush=colour, name=name)
             plot.addItem(item)  # named items join the legend by themselves
-        plot.getAxis("bottom").setTicks([[(i, lab) for i, lab in enumerate(labels)]])
+        plot.getAxis("bottom").setTicks([staggered_ticks(labels, max(1, self.bars.width() - 60), self.bars.fontMetrics())])
         plot.setXRange(-0.6, len(labels) - 0.4, padding=0)
         plot.setYRange(0, 1.32, padding=0)  # headroom for the legend above the 100% bars
         plot.getAxis("left").setTicks([[(v / 4, f"{v * 25}%") for v in range(5)]])
@@ -312,9 +338,11 @@ class EvalsPage(QWidget):
                 t = pg.TextItem(str(int(conf[i, j])), color=colour, anchor=(0.5, 0.5))
                 t.setPos(j + 0.5, i + 0.5)
                 plot.addItem(t)
-        ticks = [[(k + 0.5, lab) for k, lab in enumerate(labels)]]
-        plot.getAxis("bottom").setTicks(ticks)
-        plot.getAxis("left").setTicks(ticks)
+        fm = self.matrix.fontMetrics()
+        plot.getAxis("bottom").setTicks([[(x + 0.5, lab) for x, lab in staggered_ticks(labels, max(1, self.matrix.width() - 100), fm)]])
+        plot.getAxis("left").setTicks([[(k + 0.5, lab) for k, lab in enumerate(labels)]])
+        # the widest label ("calculator") fits beside the matrix, plus room for the axis title
+        plot.getAxis("left").setWidth(max((fm.horizontalAdvance(lab) for lab in labels), default=40) + 34)
         plot.setXRange(0, n, padding=0.02)
         plot.setYRange(0, n, padding=0.02)
 
@@ -337,6 +365,7 @@ class EvalsPage(QWidget):
 
     # ---- lifecycle ----------------------------------------------------------------------
     def shutdown(self) -> None:
+        self.ladder.shutdown()
         wait_workers(self)
 
 
