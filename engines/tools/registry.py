@@ -2,6 +2,7 @@
 
     tools = builtin_tools(kb_path)               # calculator, python, search
     tools["weather"] = http_tool(spec)           # user-defined
+    tools["files.read"] = mcp_tool(server, info) # from an MCP server (engines/tools/mcp_client.py)
     run_tool(tools["calculator"], {"expression": "2+2"})
     # {"tool": "calculator", "ok": True, "args": {...}, "result": {...}, "error": None, "duration_s": 0.0}
 
@@ -38,10 +39,12 @@ class Tool:
     description: str
     parameters: dict  # JSON schema of the arguments
     runner: Callable[[dict], Any]
-    kind: str = "builtin"  # builtin | http
+    kind: str = "builtin"  # builtin | http | mcp
+    read_only: bool = True  # False: the user confirms each call (an MCP tool its server does not mark read-only)
 
     def describe(self) -> dict:
-        return {"name": self.name, "description": self.description, "parameters": self.parameters, "kind": self.kind}
+        return {"name": self.name, "description": self.description, "parameters": self.parameters, "kind": self.kind,
+                "read_only": self.read_only}
 
 
 def _calculator(args: dict) -> dict:

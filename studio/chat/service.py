@@ -104,6 +104,9 @@ class ChatService:
         self.db = studio.db
         self._backends: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # asked before a tool that is not read-only runs: (name, args, description) -> allowed.
+        # Called on the turn's thread; the window blocks it on a dialog, `studio chat --yes` allows all.
+        self.confirm_tool: Callable[[str, dict, str], bool] | None = None
 
     # ---- conversations -------------------------------------------------------------------
     def create_conversation(self, title: str = "New chat", mode: str = "fast", settings: dict | None = None) -> dict:
@@ -564,7 +567,7 @@ class ChatService:
                     raise StudioError(e.message, e.hint) from e
 
         emit({"type": "status", "text": "using tools"})
-        out = run_tools_for_turn(self.studio, query, list(tools), generate, constrained=constrained)
+        out = run_tools_for_turn(self.studio, query, list(tools), generate, constrained=constrained, confirm=self.confirm_tool)
         if out is None:
             return None
         calls = [dict(c) for c in (out.calls or [])]

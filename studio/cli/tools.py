@@ -12,13 +12,33 @@ def register(sub, groups) -> None:
     tsub = tools.add_subparsers(dest="tools_cmd", metavar="ACTION")
     tsub.required = True
 
-    p = tsub.add_parser("list", parents=[common], help="built-in and HTTP tools with their argument schemas")
+    p = tsub.add_parser("list", parents=[common], help="built-in, HTTP and MCP tools (NAME.TOOL) with their argument schemas")
     p.set_defaults(func=cmd_list)
 
     p = tsub.add_parser("run", parents=[common], help="run one tool with JSON arguments")
     p.add_argument("name")
     p.add_argument("--args", default="{}", help='the arguments as JSON, e.g. \'{"code": "print(1)"}\'')
+    p.add_argument("--yes", action="store_true", help="allow a tool that is not read-only (MCP) to run")
     p.set_defaults(func=cmd_run)
+
+    p = tsub.add_parser("add-mcp", parents=[common], help="add an MCP server's tools (stdio command or HTTP URL)")
+    p.add_argument("--name", required=True, help="its tools become NAME.TOOL")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--command", help='stdio: the command line, e.g. "python notes_server.py"')
+    src.add_argument("--url", help="streamable HTTP: e.g. http://127.0.0.1:9000/mcp")
+    p.add_argument("--env", action="append", default=[], help="K=V for a stdio server (repeat)")
+    p.add_argument("--timeout", type=float, default=20.0, help="seconds to start and answer one call")
+    p.add_argument("--example", action="append", default=[], dest="examples",
+                   help="TOOL=QUERY: a query that should route to NAME.TOOL (repeat); retrains the intent classifier")
+    p.set_defaults(func=cmd_add_mcp)
+
+    p = tsub.add_parser("remove-mcp", parents=[common], help="remove an MCP server and its tools")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_remove_mcp)
+
+    p = tsub.add_parser("refresh-mcp", parents=[common], help="list an MCP server's tools again")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_refresh_mcp)
 
     p = tsub.add_parser("add-http", parents=[common], help="define an HTTP tool from a URL template")
     p.add_argument("--name", required=True)
@@ -74,14 +94,17 @@ def _svc(ctx):
 
 
 def cmd_list(args, ctx):
-    return {"tools": _svc(ctx).describe()}
+    from studio.tools.mcp import servers
+
+    return {"tools": _svc(ctx).describe(),
+            "mcp_servers": [{k: r[k] for k in ("name", "command", "url")} for r in servers(ctx.studio)]}
 
 
 def cmd_run(args, ctx):
     from studio.tools.service import parse_json_arg
 
     tool_args = parse_json_arg(args.args, "--args")
-    out = _svc(ctx).run(args.name, tool_args)
+    out = _svc(ctx).run(args.name, tool_args, confirmed=args.yes)
     if args.name == "python" and out["result"] is not None:
         # the python tool's own shape: {"ok", "stdout", "stderr", "error", "duration_s"} (+ layers)
         return {**out["result"], "_exit": 0 if out["ok"] else 1}
@@ -101,6 +124,36 @@ def cmd_add_http(args, ctx):
     except HttpToolError as e:
         raise UserError(str(e)) from None
     return _svc(ctx).add_http(spec)
+
+
+def cmd_add_mcp(args, ctx):
+    from engines.tools.mcp_client import McpConfigError, McpServerSpec
+    from studio.tools.mcp import add_server, parse_examples
+
+    env = {}
+    for kv in args.env:
+        k, sep, v = kv.partition("=")
+        if not sep or not k:
+            raise UserError(f"--env {kv!r} must look like KEY=VALUE")
+        env[k] = v
+    try:
+        spec = McpServerSpec(name=args.name, command=args.command or (), url=args.url or "", env=env, timeout_s=args.timeout)
+    except (McpConfigError, ValueError) as e:
+        raise UserError(str(e)) from None
+    return add_server(ctx.studio, spec, parse_examples(args.examples))
+
+
+def cmd_remove_mcp(args, ctx):
+    from studio.tools.mcp import remove_server
+
+    remove_server(ctx.studio, args.name)
+    return {"removed": args.name}
+
+
+def cmd_refresh_mcp(args, ctx):
+    from studio.tools.mcp import refresh
+
+    return refresh(ctx.studio, args.name)
 
 
 def cmd_remove(args, ctx):

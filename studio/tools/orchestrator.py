@@ -9,7 +9,9 @@ routed by the intent classifier (every decision logged with its confidence), and
 `max_calls` tools run. Arguments come from the model's grammar-constrained function call
 when the chat passes `constrained` (a `complete(prompt, json_schema, max_tokens) -> str`
 sampling under the schema's GBNF, see engines/tools/function_call.py; for instruct models),
-otherwise from the per-tool extractors. A failing tool is reported in its call and in the context the model reads; it is
+otherwise from the per-tool extractors. A tool that is not read-only (an MCP tool its server
+does not mark so) runs only when `confirm(name, args, description) -> bool` allows it; without
+`confirm` it is refused. A failing tool is reported in its call and in the context the model reads; it is
 never retried. Returns None when no request needs a tool.
 
 Runs on the caller's thread (the chat worker); `generate` and `constrained` belong to it.
@@ -68,7 +70,7 @@ def arguments_for(tool, query: str, generate: Generate | None, constrained=None)
 
 
 def run_tools_for_turn(studio, query: str, enabled_tools: list[str], generate: Generate | None = None, *,
-                       max_calls: int = MAX_CALLS, constrained=None) -> ToolTurn | None:
+                       max_calls: int = MAX_CALLS, constrained=None, confirm=None) -> ToolTurn | None:
     from engines.tools.extract import ExtractError
     from engines.tools.registry import run_tool
     from studio.tools.service import tools_service
@@ -93,7 +95,11 @@ def run_tools_for_turn(studio, query: str, enabled_tools: list[str], generate: G
                           "duration_s": round(time.perf_counter() - start, 4),
                           "confidence": round(decision.confidence, 4), "request": request})
             continue
-        out = run_tool(tool, args)
+        if not tool.read_only and not (confirm is not None and confirm(tool.name, args, tool.description)):
+            out = {"tool": tool.name, "args": args, "result": None, "ok": False,
+                   "error": f"you did not allow {tool.name} to run (it is not marked read-only, so it asks first)"}
+        else:
+            out = run_tool(tool, args)
         out.update(duration_s=round(time.perf_counter() - start, 4), confidence=round(decision.confidence, 4),
                    request=request)
         calls.append(out)
@@ -124,7 +130,14 @@ def cite_lines(call: dict, first: int) -> list[str]:
         return [f"[{first + i}] {h['source']} (passage {h['position'] + 1}): {_short(h['text'], 500)}"
                 for i, h in enumerate(res["hits"])]
     args = ", ".join(f"{k}={v}" for k, v in call["args"].items())
-    return [f"[{first}] {tool}({args}): {_short(res.get('data'))}"]
+    return [f"[{first}] {tool}({args}): {_short(_payload(res))}"]
+
+
+def _payload(res: dict):
+    """What an HTTP tool ("data") or an MCP tool ("text", else "structured") returned."""
+    if "data" in res:
+        return res["data"]
+    return res.get("text") or res.get("structured")
 
 
 def tool_context(calls: list[dict]) -> str:
@@ -158,6 +171,6 @@ def summarize(calls: list[dict]) -> str:
             parts.append(f"According to {best['source']}: {_short(best['text'], 300)} [{n}]")
             n += len(res["hits"])
         else:
-            parts.append(f"{tool}: {_short(res.get('data'), 300)} [{n}]")
+            parts.append(f"{tool}: {_short(_payload(res), 300)} [{n}]")
             n += 1
     return "\n".join(parts)

@@ -54,9 +54,12 @@ class ToolsService:
     def tools(self) -> dict:
         from engines.tools.registry import builtin_tools, http_tool
 
+        from studio.tools.mcp import mcp_tools
+
         tools = builtin_tools(self.kb_path)
         for spec in self.http_specs():
             tools[spec.name] = http_tool(spec)
+        tools.update(mcp_tools(self.studio))
         return tools
 
     def get(self, name: str):
@@ -68,10 +71,16 @@ class ToolsService:
     def describe(self) -> list[dict]:
         return [t.describe() for t in self.tools().values()]
 
-    def run(self, name: str, args: dict) -> dict:
+    def run(self, name: str, args: dict, *, confirmed: bool = False) -> dict:
+        """Run one tool. A tool that is not read-only (an MCP tool its server does not mark so)
+        runs only with the user's confirmation."""
         from engines.tools.registry import run_tool
 
-        return run_tool(self.get(name), args)
+        tool = self.get(name)
+        if not tool.read_only and not confirmed:
+            raise UserError(f"{name} may change things (its server does not mark it read-only), so it needs your "
+                            "confirmation", hint="run it again with --yes to allow this call")
+        return run_tool(tool, args)
 
     # ---- HTTP tools -------------------------------------------------------------------
     def add_http(self, spec) -> dict:
@@ -181,6 +190,9 @@ class ToolsService:
                                          "(tool null for small talk)") from None
         for spec in self.http_specs():
             examples += [(q, spec.name) for q in spec.examples]
+        from studio.tools.mcp import examples as mcp_examples
+
+        examples += mcp_examples(self.studio)
         clf = train_intent(examples, cross_validate=cross_validate)
         with self.db.session() as s:
             version = (s.scalar(sa.select(sa.func.max(intent_classifiers.c.version))) or 0) + 1
