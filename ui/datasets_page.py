@@ -477,3 +477,4 @@ class DatasetsPage(QWidget):
     def shutdown(self) -> None:
         dialogs = [d for d in (getattr(self, "import_dialog", None), getattr(self, "editor", None)) if d is not None]
         wait_workers(self, self.model, self.rate_view, *dialogs)
+        self.rate_view.shutdown()

@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.errors import StudioError
+
 # key, title, "module:Class", what the page is for (shown while a page is not built yet)
 PAGES: list[tuple[str, str, str, str]] = [
     ("datasets", "Datasets", "ui.datasets_page:DatasetsPage",
@@ -108,19 +110,24 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(STYLE)
         self.nav.currentRowChanged.connect(self._show_row)
 
-        # status bar: the running job, and the hardware in use
+        # status bar: the running job, llama.cpp's extra-buffer-types choice, and the hardware in use
         self.job_label = QLabel("No job running")
         self.job_bar = QProgressBar()
         self.job_bar.setFixedWidth(160)
         self.job_bar.setVisible(False)
         self.device_label = QLabel("Detecting hardware…")
+        self.llama_label = QLabel("")
+        self.llama_label.setObjectName("llamaChoice")
         sb = self.statusBar()
         sb.addWidget(self.job_label)
         sb.addWidget(self.job_bar)
+        sb.addPermanentWidget(self.llama_label)
         sb.addPermanentWidget(self.device_label)
+        self.refresh_llama_status()
         self._job_timer = QTimer(self)
         self._job_timer.setInterval(1000)
         self._job_timer.timeout.connect(self.refresh_job_status)
+        self._job_timer.timeout.connect(self.refresh_llama_status)  # a model host may fall back mid-session
         self._job_timer.start()
 
         geo = settings.value("window/geometry")
@@ -161,6 +168,21 @@ class MainWindow(QMainWindow):
     # ---- status bar -------------------------------------------------------------------------
     def set_device(self, text: str) -> None:
         self.device_label.setText(text)
+
+    def refresh_llama_status(self) -> None:
+        from studio import llama_choice
+
+        try:
+            choice = llama_choice.current(self.studio.db)
+        except StudioError as e:  # a bad STUDIO_LLAMA_EXTRA_BUFTS value
+            text, tip = "llama.cpp: bad extra-buffers choice", str(e)
+        else:
+            text = choice.describe()
+            tip = (choice.reason + "\n" if choice.reason else "") + (
+                "Change it with `studio settings extra-bufts on|off|auto` or STUDIO_LLAMA_EXTRA_BUFTS=1|0.")
+        if self.llama_label.text() != text:
+            self.llama_label.setText(text)
+            self.llama_label.setToolTip(tip)
 
     def refresh_job_status(self) -> None:
         from sqlalchemy import select

@@ -24,11 +24,12 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 
 from engines.inference.accounting import Prices, add_totals
-from engines.inference.backend import BackendError, Sampling
+from engines.inference.backend import BackendError, CompletionParams, Piece, Sampling
 from engines.inference.host import LocalBackend, ModelSpec
 from engines.inference.router import RouteDecision, RouterClassifier, route_query
-from engines.inference.turn import ThinkingBudget, TurnRequest, run_turn
+from engines.inference.turn import ThinkingBudget, TurnRequest, render_prompt, run_turn
 from engines.templates import default_template_for, get_template
+from studio import llama_choice
 from studio.db import Conversation, Message, Model, Setting
 from studio.db.models import utcnow
 from studio.errors import NotFound, StudioError, UserError
@@ -369,9 +370,31 @@ class ChatService:
         with self._lock:
             b = self._backends.get(slot)
             if b is None:
-                b = self._backends[slot] = LocalBackend()
+                b = self._backends[slot] = self._new_local_backend()
         b.spec = resolved.spec
         return b
+
+    def _new_local_backend(self) -> LocalBackend:
+        """A model host with this machine's extra-buffer-types choice; a crash it survives by
+        turning them off is remembered for the next hosts (`studio.llama_choice`)."""
+        choice = llama_choice.current(self.db)
+        return LocalBackend(
+            extra_bufts=choice.extra_bufts,
+            fallback=not choice.forced,
+            on_fallback=lambda info: llama_choice.remember_fallback(self.db, info),
+        )
+
+    def complete_text(
+        self, messages: list[dict], *, model: str | None = None, slot: str = "chat", max_tokens: int = 96,
+        sampling: Sampling | None = None,
+    ) -> str:
+        """One plain completion of `messages` in the model's own template, through the slot's model
+        host: no routing, tools or storage. Blocks: call it from a worker thread."""
+        resolved = self.resolve(model)
+        try:
+            return _complete(self.backend(resolved, slot), resolved, messages, max_tokens, sampling or Sampling())
+        except BackendError as e:
+            raise StudioError(e.message, e.hint) from e
 
     def close(self) -> None:
         with self._lock:
@@ -548,13 +571,8 @@ class ChatService:
             return None
         from studio.tools.orchestrator import run_tools_for_turn
 
-        from engines.inference.backend import CompletionParams, Piece
-        from engines.inference.turn import render_prompt
-
         def generate(msgs: list[dict], max_tokens: int) -> str:
-            req = TurnRequest(messages=msgs, template=resolved.template, stop=resolved.stop)
-            prompt = render_prompt(req)
-            return "".join(ev.text for ev in backend.complete(prompt, CompletionParams(max_tokens, resolved.stop, Sampling(temperature=0.0))) if isinstance(ev, Piece))
+            return _complete(backend, resolved, msgs, max_tokens, Sampling(temperature=0.0))
 
         # an instruct model or a fine-tune writes the tool call itself, under the schema's grammar;
         # a base model's calls parse but carry wrong values, so the tools area's extractors fill them
@@ -621,6 +639,12 @@ class ChatService:
         if c is None:
             raise NotFound(f"No conversation with id {conv_id}", hint="it may have been deleted")
         return c
+
+
+def _complete(backend, resolved: ResolvedModel, messages: list[dict], max_tokens: int, sampling: Sampling) -> str:
+    prompt = render_prompt(TurnRequest(messages=messages, template=resolved.template, stop=resolved.stop))
+    params = CompletionParams(max_tokens, resolved.stop, sampling)
+    return "".join(ev.text for ev in backend.complete(prompt, params) if isinstance(ev, Piece))
 
 
 def _title_from(text: str) -> str:

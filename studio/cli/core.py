@@ -13,8 +13,16 @@ from studio.errors import UserError
 def register(sub, groups) -> None:
     common = groups["common"]
 
-    p = sub.add_parser("info", parents=[common], help="the data home, database, device and models")
+    p = sub.add_parser("info", parents=[common], help="the data home, database, device, llama.cpp and models")
     p.set_defaults(func=cmd_info)
+
+    settings = sub.add_parser("settings", parents=[common], help="machine-wide settings")
+    ssub = settings.add_subparsers(dest="settings_cmd", metavar="SETTING")
+    ssub.required = True
+    p = ssub.add_parser("extra-bufts", parents=[common],
+                        help="whether llama.cpp uses its extra buffer types (weight repacking, AMX): on, off or auto")
+    p.add_argument("value", nargs="?", choices=["on", "off", "auto"], help="leave out to show the current choice")
+    p.set_defaults(func=cmd_settings_extra_bufts)
 
     models = sub.add_parser("models", parents=[common], help="the model registry")
     msub = models.add_subparsers(dest="models_cmd", metavar="ACTION")
@@ -86,8 +94,31 @@ def cmd_info(args, ctx):
         "db": str(st.db.path),
         "schema_version": st.db.schema_version,
         "device": detect_device().to_dict(),
+        "llama_cpp": _llama_info(st),
         "models": [model_to_dict(m) for m in st.registry.list()],
     }
+
+
+def _llama_info(st) -> dict:
+    """llama.cpp's version and CPU features, and this machine's extra-buffer-types choice."""
+    import llama_cpp
+
+    from engines.inference.llama_params import system_info
+    from studio import llama_choice
+
+    return {
+        "version": llama_cpp.__version__,
+        "system_info": system_info(),
+        "extra_bufts": llama_choice.current(st.db).to_dict(),
+    }
+
+
+def cmd_settings_extra_bufts(args, ctx):
+    from studio import llama_choice
+
+    db = ctx.studio.db
+    choice = llama_choice.set_forced(db, args.value) if args.value else llama_choice.current(db)
+    return choice.to_dict()
 
 
 def cmd_models_list(args, ctx):

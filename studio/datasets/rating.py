@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from engines.inference.backend import Sampling
 from studio.dataset_rows import append_rows, iter_rows, resolve_version
 from studio.datasets.models import Rating
 from studio.errors import UserError
@@ -93,21 +94,16 @@ def prompts_from_dataset(studio, name: str, version: int | None = None, limit: i
     return out
 
 
-def generate_pair(gguf_path: str, prompt: Any, template: str = "gemma", *, max_tokens: int = 96, seed: int = 0,
-                  llm=None) -> tuple[str, str]:
-    """Two answers to `prompt` from a GGUF model, at two temperatures (call from a worker thread)."""
-    import llama_cpp
-
-    from engines.templates import get_template, render
-
+def generate_pair(chat, prompt: Any, *, model: str | None = None, max_tokens: int = 96, seed: int = 0) -> tuple[str, str]:
+    """Two answers to `prompt` by `model`, at two temperatures, written in the chat service's model
+    host (slot "rate"), so llama.cpp never computes in the caller's process. Blocks: call it from
+    a worker thread."""
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-    text = render(get_template(template).inference, messages, add_generation_prompt=True)
-    llm = llm or llama_cpp.Llama(model_path=gguf_path, n_ctx=1024, n_threads=2, verbose=False)
-    stop = list(get_template(template).stop)
     answers = []
     for i, temp in enumerate((0.7, 1.1)):
-        out = llm.create_completion(text, max_tokens=max_tokens, temperature=temp, seed=seed + i, stop=stop)
-        answers.append(out["choices"][0]["text"].strip() or "(empty answer)")
+        text = chat.complete_text(messages, model=model, slot="rate", max_tokens=max_tokens,
+                                  sampling=Sampling(temperature=temp, seed=seed + i))
+        answers.append(text.strip() or "(empty answer)")
     return answers[0], answers[1]
 
 

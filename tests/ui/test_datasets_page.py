@@ -7,6 +7,7 @@ estimates in this home). Screenshots of each view go to docs/screenshots/.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from PySide6.QtCore import Qt
@@ -224,11 +225,15 @@ def test_rate_view_gets_candidates_from_the_base_model_for_a_prompt_dataset(qtbo
     view.load_button.click()
     qtbot.waitUntil(lambda: len(view.pairs) == 1 and view.choice_buttons["tie"].isEnabled(), timeout=60_000)
     assert view.current().source == "model gemma-3-270m (base)" and view.a_view.toPlainText()
+    host = view._chat._backends["rate"]  # the answers came from a model-host child, not this process
+    assert host.pid not in (None, os.getpid())
     qtbot.keyClick(view, Qt.Key.Key_3)
     qtbot.waitUntil(lambda: view.index == 1, timeout=10_000)
     assert rating.agreement(studio_with_model)["ratings"] == 1
     assert "ratings" not in [d["name"] for d in DatasetService(studio_with_model).list()]  # a tie adds no pair
     qtbot.waitUntil(lambda: not view._workers, timeout=10_000)
+    view.shutdown()
+    assert host.pid is None
 
 
 def test_reward_model_button_shows_only_when_the_preference_area_can_score(qtbot, studio, monkeypatch):
