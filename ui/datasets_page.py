@@ -39,6 +39,7 @@ from studio.datasets import shapes
 from studio.datasets.service import DatasetService, Op
 from ui.dataset_quality import QualityPanel
 from ui.dataset_table import DatasetTableModel, run_in_thread, wait_workers
+from ui.labels import plural
 
 ROLE_COLOURS = {"system": "#8e24aa", "user": "#1e88e5", "assistant": "#43a047", "tool": "#f4511e"}
 
@@ -216,13 +217,15 @@ class DatasetsPage(QWidget):
                       (self.dup_button, self.duplicate_selected), (self.delete_button, self.delete_selected),
                       (self.undo_button, self.undo), (self.tag_button, self.tag_selected), (self.move_button, self.move_selected)):
             b.clicked.connect(lambda _c=False, f=fn: f())
+            b.setMinimumWidth(b.sizeHint().width())  # a narrow window scrolls the row, never cuts a label
             actions.addWidget(b)
         actions.addWidget(self.move_combo)
         actions.addStretch(1)
-        self.count_label = QLabel("")
+        self.count_label = QLabel("")  # a line of its own: the action buttons never squeeze it
         self.count_label.setObjectName("rowCount")
-        actions.addWidget(self.count_label)
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         lay.addLayout(actions)
+        lay.addWidget(self.count_label)
         return w
 
     def _build_right(self) -> QWidget:
@@ -244,17 +247,21 @@ class DatasetsPage(QWidget):
         self.dataset_list.clear()
         chosen = None
         for d in self.service.list():
-            item = QListWidgetItem(f"{d['name']}\n{d['kind']} · {d['rows']:,} rows · v{d['version']}")
+            item = QListWidgetItem(f"{d['name']}\n{d['kind']} · {plural(d['rows'], 'row')} · v{d['version']}")
             item.setData(Qt.ItemDataRole.UserRole, d["name"])
             self.dataset_list.addItem(item)
             if d["name"] == current:
                 chosen = item
+        if not self.dataset_list.count():
+            empty = QListWidgetItem("No dataset yet.\nImport… a JSONL, JSON,\nCSV or Parquet file, or\nvote in the Chat's Compare.")
+            empty.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.dataset_list.addItem(empty)
         if chosen is not None:
             self.dataset_list.setCurrentItem(chosen)  # signals blocked: load once, below
         self.dataset_list.blockSignals(False)
         if chosen is not None:
             self._dataset_chosen(chosen)
-        elif self.dataset_list.count() and self.info is None:
+        elif self.dataset_list.count() and self.info is None and self.dataset_list.item(0).data(Qt.ItemDataRole.UserRole):
             self.dataset_list.setCurrentRow(0)
 
     def _dataset_chosen(self, item) -> None:
@@ -274,7 +281,7 @@ class DatasetsPage(QWidget):
         self.version_combo.blockSignals(True)
         self.version_combo.clear()
         for v in reversed(info["versions"]):
-            self.version_combo.addItem(f"v{v['version']} · {v['rows']:,} rows · {v['note'][:40]}", v["version"])
+            self.version_combo.addItem(f"v{v['version']} · {plural(v['rows'], 'row')} · {v['note'][:40]}", v["version"])
         self.version_combo.setCurrentIndex(self.version_combo.findData(info["version"]))
         self.version_combo.blockSignals(False)
         latest = info["versions"][-1]["version"]
@@ -336,7 +343,7 @@ class DatasetsPage(QWidget):
     def _update_count(self, loaded: int) -> None:
         if self.info:
             more = "+" if self.model.canFetchMore() else ""
-            self.count_label.setText(f"{loaded:,}{more} shown · {self.info['rows']:,} rows in v{self.info['version']}")
+            self.count_label.setText(f"{loaded:,}{more} shown · {plural(self.info['rows'], 'row')} in v{self.info['version']}")
 
     def selected_rows(self) -> list[dict]:
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
@@ -403,23 +410,23 @@ class DatasetsPage(QWidget):
     def delete_selected(self) -> None:
         rows = self.selected_rows()
         if rows and self.is_latest():
-            self._apply([Op.delete([r["position"] for r in rows])], f"delete {len(rows)} rows")
+            self._apply([Op.delete([r["position"] for r in rows])], f"delete {plural(len(rows), 'row')}")
 
     def tag_selected(self, tag: str | None = None) -> None:
         rows = self.selected_rows()
         if not rows or not self.is_latest():
             return
         if tag is None:
-            tag, ok = QInputDialog.getText(self, "Tag rows", f"Tag for {len(rows)} rows:")
+            tag, ok = QInputDialog.getText(self, "Tag rows", f"Tag for {plural(len(rows), 'row')}:")
             if not ok or not tag.strip():
                 return
-        self._apply([Op.tag([r["position"] for r in rows], tag.strip())], f"tag {len(rows)} rows")
+        self._apply([Op.tag([r["position"] for r in rows], tag.strip())], f"tag {plural(len(rows), 'row')}")
 
     def move_selected(self) -> None:
         rows = self.selected_rows()
         if rows and self.is_latest():
             split = self.move_combo.currentText()
-            self._apply([Op.set_split([r["position"] for r in rows], split)], f"move {len(rows)} rows to {split}")
+            self._apply([Op.set_split([r["position"] for r in rows], split)], f"move {plural(len(rows), 'row')} to {split}")
 
     def undo(self) -> None:
         if not self.undo_stack:

@@ -114,6 +114,7 @@ class ModelsPage(QWidget):
         menu.addAction("Hugging Face / PEFT folder…", self.import_dir_dialog)
         menu.addAction("Pull from the Hub…", self.pull_dialog)
         self.import_button.setMenu(menu)
+        self.import_button.setMinimumWidth(self.import_button.sizeHint().width() + 12)  # the menu arrow sits beside "…"
         self.export_button = QPushButton("Export GGUF adapter")
         self.export_button.setToolTip("Write the adapter as a GGUF LoRA that llama.cpp applies on the quantised base (seconds)")
         self.export_button.clicked.connect(lambda: self.export_selected(merge=False))

@@ -1,0 +1,84 @@
+"""Nothing clipped at 1280x800: every page of the window is walked and every visible label and
+button must show its whole text, wrap it, or elide it on purpose (ui.labels.ElidedLabel, with
+the full text in its tooltip). Screenshots of each page are saved (docs/screenshots/ under
+`make screenshots`)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QAbstractButton, QCheckBox, QLabel, QRadioButton, QStyle, QToolButton
+
+from tests.ui.shots import save_shot
+from ui.labels import ElidedLabel
+from ui.main_window import PAGES, MainWindow
+
+
+def _plain(label: QLabel) -> str:
+    text = label.text()
+    if "<" in text and re.search(r"<[a-zA-Z/]", text):
+        doc = QTextDocument()
+        doc.setHtml(text)
+        return doc.toPlainText()
+    return text
+
+
+def clipped_widgets(root) -> list[str]:
+    """Visible labels and buttons whose text is wider than the room they have."""
+    out = []
+    for w in root.findChildren(QLabel) + root.findChildren(QAbstractButton):
+        if not w.isVisible() or w.width() <= 1 or isinstance(w, ElidedLabel):
+            continue
+        fm = w.fontMetrics()
+        if isinstance(w, QLabel):
+            if w.wordWrap() or w.pixmap() is not None and not w.pixmap().isNull():
+                continue
+            lines = _plain(w).splitlines() or [""]
+            room = w.contentsRect().width() - 2 * w.margin() - 2 * w.indent() if w.indent() > 0 else w.contentsRect().width() - 2 * w.margin()
+        else:
+            lines = [w.text().replace("&&", "\0").replace("&", "").replace("\0", "&")]
+            style = w.style()
+            if isinstance(w, (QCheckBox, QRadioButton)):
+                chrome = style.pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth) + style.pixelMetric(
+                    QStyle.PixelMetric.PM_CheckBoxLabelSpacing)
+            else:
+                chrome = 2 * style.pixelMetric(QStyle.PixelMetric.PM_ButtonMargin) + 2 * style.pixelMetric(
+                    QStyle.PixelMetric.PM_DefaultFrameWidth)
+                if isinstance(w, QToolButton) and w.menu() is not None:
+                    chrome += style.pixelMetric(QStyle.PixelMetric.PM_MenuButtonIndicator)
+            room = w.width() - chrome
+            if w.icon() is not None and not w.icon().isNull():
+                room -= w.iconSize().width()
+        need = max(fm.horizontalAdvance(line) for line in lines)
+        if need > room + 1:
+            out.append(f"{type(w).__name__} {w.objectName() or ''} {lines[0][:60]!r}: needs {need}px, has {room}px")
+    return out
+
+
+@pytest.fixture
+def window(qtbot, studio_with_model):
+    settings = QSettings(str(studio_with_model.home.root / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(studio_with_model, settings)
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+
+
+@pytest.mark.parametrize("key", [p[0] for p in PAGES])
+def test_every_page_fits_at_1280x800(window, qtbot, key):
+    from studio.hardware import detect_device
+
+    window.set_device(detect_device().describe())
+    page = window.show_page(key)
+    qtbot.wait(300)  # pages load their lists on worker threads after the first paint
+    assert window.width() == 1280
+    problems = clipped_widgets(window)
+    save_shot(window, f"page-{key}")
+    assert not problems, f"{key}: " + "; ".join(problems)
+    assert page.isVisible()
