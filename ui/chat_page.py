@@ -176,6 +176,11 @@ class ChatPage(QWidget):
         self.tl.addWidget(self.empty_label)
         self.tl.addStretch(1)
         self.scroll.setWidget(self.transcript)
+        # follow the stream (and the finished answer) unless the user scrolled up to read
+        self._follow = True
+        bar = self.scroll.verticalScrollBar()
+        bar.valueChanged.connect(lambda v: setattr(self, "_follow", v >= bar.maximum() - 40))
+        bar.rangeChanged.connect(lambda _lo, hi: bar.setValue(hi) if self._follow else None)
         self.center.addWidget(self.scroll)
         ml.addWidget(self.center, 1)
 
@@ -571,6 +576,7 @@ class ChatPage(QWidget):
         return b
 
     def _scroll_to_end(self) -> None:
+        self._follow = True
         bar = self.scroll.verticalScrollBar()
         bar.setValue(bar.maximum())
 
@@ -682,8 +688,6 @@ class ChatPage(QWidget):
         b = self._bubble
         if b is None:
             return
-        bar = self.scroll.verticalScrollBar()
-        at_end = bar.value() >= bar.maximum() - 40
         answer, thinking = [], []
         for ev in batch:
             t = ev.get("type")
@@ -706,8 +710,6 @@ class ChatPage(QWidget):
             b.append_thinking("".join(thinking), self._hidden)
         if answer:
             b.append_text("".join(answer))
-        if at_end:
-            QTimer.singleShot(0, self._scroll_to_end)
 
     def _finish_common(self) -> None:
         self.send_button.setText("Send")

@@ -24,11 +24,16 @@ def format_stats(s: dict | None) -> str:
     """The accounting line under an answer."""
     if not s:
         return ""
+    # thinking time and the wait for the answer are two numbers: a reasoning turn's first answer
+    # token comes after all its thinking, which is not the model's latency to start
+    timing = [f"first answer token at {s.get('ttft_s', 0):.2f} s"]
+    if s.get("hidden_tokens") or s.get("thinking_s"):
+        timing.insert(0, f"thinking {s.get('thinking_s', 0):.2f} s")
     parts = [
         f"{s.get('prompt_tokens', 0):,} prompt",
         f"{s.get('visible_tokens', 0):,} visible",
         f"{s.get('hidden_tokens', 0):,} hidden tokens",
-        f"first token {s.get('ttft_s', 0):.2f} s",
+        *timing,
         f"{s.get('tokens_per_s', 0):.1f} tok/s",
         f"total {s.get('latency_s', 0):.2f} s",
         f"cost {s.get('cost', 0):.4f}",

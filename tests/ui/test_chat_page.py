@@ -56,7 +56,9 @@ def test_reasoning_turn_streams_thinking_and_answer_with_accounting(qtbot, page)
     assert not bot.thinking.body.isVisible()  # collapsed until clicked
     bot.thinking.toggle.click()
     assert bot.thinking.body.isVisible() and "42/7 = 6" in bot.thinking.body.toPlainText()
-    assert "hidden tokens" in bot.stats.text() and "first token" in bot.stats.text()
+    assert "hidden tokens" in bot.stats.text()
+    stats = page.chat.get_conversation(page.conv_id)["messages"][-1]["meta"]["stats"]
+    assert f"thinking {stats['thinking_s']:.2f} s · first answer token at {stats['ttft_s']:.2f} s" in bot.stats.text()
     assert page.totals_label.text().startswith("1 turn")
     conv = page.chat.get_conversation(page.conv_id)
     assert conv["mode"] == "reasoning" and conv["messages"][-1]["meta"]["stats"]["hidden_tokens"] > 0
@@ -135,6 +137,28 @@ def test_real_model_streams_into_the_page_and_stop_ends_the_turn(qtbot, studio_w
         assert "stopped" in page.bubbles()[-1].stats.text()
     finally:
         page.shutdown()
+
+
+def test_the_transcript_follows_the_stream_unless_the_user_scrolled_up(qtbot, page):
+    long_answer = "\n\n".join(f"Paragraph {i} of a long answer." for i in range(60)) + "<|im_end|>"
+    bar = page.scroll.verticalScrollBar()
+    with StubServer(lambda p: long_answer) as srv:
+        _use_url(page, srv.url)
+        page.send("Tell me everything.")
+        _wait_turn(qtbot, page)
+        qtbot.wait(50)
+        assert bar.maximum() > 0 and bar.value() == bar.maximum()  # the finished answer is in view
+    # a stream arriving into the last answer: followed at the end, left alone when scrolled up
+    page._bubble = page.bubbles()[-1]
+    page._on_events([{"type": "answer", "text": "\n\nmore" * 30}])
+    qtbot.wait(50)
+    assert bar.value() == bar.maximum()
+    bar.setValue(0)  # the user scrolls up to read
+    before = bar.maximum()
+    page._on_events([{"type": "answer", "text": "\n\nand more" * 30}])
+    qtbot.wait(50)
+    assert bar.maximum() > before and bar.value() == 0
+    page._bubble = None
 
 
 def test_compare_view_opens_in_the_page_and_follows_its_settings(qtbot, page):
