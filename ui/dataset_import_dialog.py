@@ -7,6 +7,7 @@ in the dialog and nothing is stored; the user fixes the file and tries again.
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -112,8 +113,11 @@ class ImportDialog(QDialog):
         if p.get("mapping"):
             m = p["mapping"]
             text = f"<b>{p['format']}</b> file, rows read as <b>{m['shape']}</b> → kind <b>{m['kind']}</b>"
-            if p.get("mapping_text"):
-                text += f"<br>Mapping: {p['mapping_text'].split('; ', 1)[-1]}"
+            if m.get("fields"):
+                text += "<br>Mapping: " + escape(", ".join(f"{k} → {v}" for k, v in m["fields"].items()))
+            if p.get("ignored_columns"):  # dropping a column is never silent
+                text += ("<br><b>Not imported:</b> " + escape(", ".join(p["ignored_columns"]))
+                         + " (the mapping uses no such column)")
         else:
             text = "No rows could be mapped."
         self.mapping_label.setText(text)

@@ -183,42 +183,77 @@ _TEXT_COLUMNS = ("prompt", "chosen", "rejected", "completion")  # text or a JSON
 
 
 def read_csv(path: Path) -> Iterator[tuple[int, Any]]:
+    """Rows of a CSV (or .tsv) file with a header, read strictly: a quote that never closes
+    stops the import at the line where its cell began, and a row with more or fewer cells than
+    the header is a problem on its line (never padded or cut to fit)."""
     _check_text_head(path)
     csv.field_size_limit(MAX_LINE_BYTES)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f, delimiter=delimiter)
-            if not reader.fieldnames:
-                raise FileProblem(1, "the CSV file has no header row")
-            start = reader.line_num + 1
-            for rec in reader:
-                line = start
-                start = reader.line_num + 1
-                if None in rec:
-                    yield line, RecordProblem(f"has more cells than the header's {len(reader.fieldnames)} columns")
+            reader = csv.reader(f, delimiter=delimiter, strict=True)
+            start = 1
+            for cells in _csv_rows(reader):
+                line, start = start, reader.line_num + 1
+                if line == 1:
+                    names = _csv_header(cells)
                     continue
+                if not cells:
+                    continue  # a blank line
+                if len(cells) != len(names):
+                    yield line, RecordProblem(f"has {len(cells)} cell{'s' if len(cells) != 1 else ''}, "
+                                              f"but the header has {len(names)} columns "
+                                              "(a missing or extra delimiter, or a quote in the wrong place?)")
+                    continue
+                problem = None
                 out: dict[str, Any] = {}
-                for k, v in rec.items():
-                    if v is None:
-                        continue
+                for k, v in zip(names, cells):
                     # Conversations in a CSV cell are JSON text; decode them so they map like JSONL.
                     if k in _JSON_COLUMNS and v.lstrip()[:1] in ("[", "{"):
                         try:
                             v = json.loads(v)
                         except json.JSONDecodeError as e:
-                            if k in _TEXT_COLUMNS:
-                                pass  # plain text that happens to start with a bracket ("[INST] ...")
-                            else:
-                                yield line, RecordProblem(f"column {k!r} holds invalid JSON ({e.msg})")
+                            if k not in _TEXT_COLUMNS:  # text may start with a bracket ("[INST] ...")
+                                problem = RecordProblem(f"column {k!r} holds invalid JSON ({e.msg})")
                                 break
                     out[k] = v
-                else:
-                    yield line, out
+                yield line, problem or out
+            if start == 1:
+                raise FileProblem(1, "the CSV file has no header row")
     except UnicodeDecodeError:
         raise FileProblem(0, "undecodable bytes (not UTF-8: wrong encoding?); save the file as UTF-8") from None
-    except csv.Error as e:
-        raise FileProblem(0, f"not a valid CSV file ({e})") from None
+    except _CsvProblem as e:
+        raise FileProblem(start, e.message) from None
+
+
+class _CsvProblem(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _csv_rows(reader) -> Iterator[list[str]]:
+    """The reader's rows, with csv's errors turned into messages about the row being read."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            if "unexpected end of data" in str(e):
+                raise _CsvProblem("a quoted cell starts on this line and its quote is never closed "
+                                  "(an unterminated quote); close it or remove the stray quote") from None
+            raise _CsvProblem(f"not valid CSV ({e})") from None
+
+
+def _csv_header(cells: list[str]) -> list[str]:
+    if not any(c.strip() for c in cells):
+        raise FileProblem(1, "the CSV file has no header row (the first line is empty)")
+    names = [c if c.strip() else f"(column {i + 1}, no name)" for i, c in enumerate(cells)]
+    dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if dup is not None:
+        raise FileProblem(1, f"the header names the column {dup!r} twice; rename one of them")
+    return names
 
 
 def read_parquet(path: Path) -> Iterator[tuple[int, Any]]:

@@ -54,11 +54,12 @@ class ImportResult:
     content_hash: str
     format: str
     mapping: dict[str, Any] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)  # source columns no row field came from
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "rows": self.rows, "version": self.version,
                 "version_id": self.version_id, "content_hash": self.content_hash, "format": self.format,
-                "mapping": self.mapping}
+                "mapping": self.mapping, "ignored_columns": self.ignored_columns}
 
 
 class _Checker:
@@ -72,6 +73,9 @@ class _Checker:
         self.problems: list[str] = []
         self.total = 0
         self.first_kind_line = 0
+
+    def ignored_columns(self) -> list[str]:
+        return sorted(self.mapping.ignored) if self.mapping else []
 
     def problem(self, line: int, message: str) -> None:
         self.total += 1
@@ -129,9 +133,11 @@ def preview(path: str | Path, kind: str = "auto", limit: int = 50) -> dict[str, 
             if line >= limit or len(rows) >= limit:
                 break
     except FileProblem as e:
-        return {"format": None, "mapping": None, "kind": None, "rows": [], "problems": [f"{path.name}:{e.line}: {e.message}"]}
+        return {"format": None, "mapping": None, "kind": None, "rows": [], "ignored_columns": [],
+                "problems": [f"{path.name}:{e.line}: {e.message}"]}
     return {"format": fmt, "kind": checker.kind, "mapping": checker.mapping.to_dict() if checker.mapping else None,
-            "mapping_text": checker.mapping.describe() if checker.mapping else "", "rows": rows, "problems": checker.problems}
+            "mapping_text": checker.mapping.describe() if checker.mapping else "", "rows": rows,
+            "ignored_columns": checker.ignored_columns(), "problems": checker.problems}
 
 
 def _check_path(path: Path, kind: str) -> None:
@@ -185,11 +191,14 @@ def import_file(db, path: str | Path, name: str, kind: str = "auto", *, append: 
             raise ImportProblems(label, checker.problems, checker.total)
         if writer is None:
             raise UserError(f"{label}: the file holds no rows, nothing was imported")
+        ignored = checker.ignored_columns()
+        if ignored:  # the version's history says which source columns did not come along
+            writer.meta["ignored_columns"] = ignored
         version_id, version, digest = writer.finish()
         rows = writer.position
     mapping = checker.mapping.to_dict() if checker.mapping else {}
     mapping["text"] = checker.mapping.describe() if checker.mapping else ""
-    return ImportResult(name, checker.kind, rows, version, version_id, digest, fmt, mapping)
+    return ImportResult(name, checker.kind, rows, version, version_id, digest, fmt, mapping, ignored)
 
 
 def _start_writer(con, name: str, kind: str, existing, label: str, note: str) -> VersionWriter:

@@ -225,3 +225,50 @@ def test_append_makes_a_new_version_and_examples_are_shared(studio, tmp_path):
     assert [v["rows"] for v in show["versions"]] == [3, 5] and show["versions"][1]["parent_version_id"] == show["versions"][0]["id"]
     with pytest.raises(UserError, match="holds sft rows, not preference"):
         import_file(studio.db, write_jsonl(tmp_path / "p.jsonl", [GOOD_PREF]), "d", "preference", append=True)
+
+
+def test_csv_with_an_unterminated_quote_exits_2_naming_its_line_and_stores_nothing(studio, tmp_path):
+    """The issue's file: before strict parsing it became one `prompt` row holding the next line."""
+    bad = tmp_path / "quote.csv"
+    bad.write_text('prompt,completion\n"unterminated,quote\nok,fine\n', encoding="utf-8")
+    home = str(studio.home.root)
+    p = subprocess.run([sys.executable, "-m", "studio", "--home", home, "datasets", "import", str(bad), "--name", "q", "--json"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and p.stdout == ""
+    assert "quote.csv:2: a quoted cell starts on this line and its quote is never closed" in p.stderr
+    assert stored(studio) == (0, 0, 0)
+
+
+def test_csv_rows_need_the_header_s_column_count(studio, tmp_path):
+    path = tmp_path / "cells.csv"
+    path.write_text('prompt,completion\n"two\nlines",fine\n\nshort\nok,fine\na,b,extra\n', encoding="utf-8")
+    with pytest.raises(ImportProblems) as e:
+        import_file(studio.db, path, "c")
+    assert e.value.problems == [
+        "cells.csv:5: has 1 cell, but the header has 2 columns (a missing or extra delimiter, or a quote in the wrong place?)",
+        "cells.csv:7: has 3 cells, but the header has 2 columns (a missing or extra delimiter, or a quote in the wrong place?)",
+    ]  # the quoted newline (lines 2-3) and the blank line 4 are fine; lines count from the file
+    assert stored(studio) == (0, 0, 0)
+    dup = tmp_path / "dup.csv"
+    dup.write_text("prompt,prompt\na,b\n", encoding="utf-8")
+    with pytest.raises(ImportProblems, match=r"dup.csv:1: the header names the column 'prompt' twice"):
+        import_file(studio.db, dup, "d")
+
+
+def test_columns_the_mapping_ignores_are_reported_in_the_result_the_cli_and_the_version(studio, tmp_path):
+    path = tmp_path / "extra.csv"
+    path.write_text("prompt,completion,notes,\nhi,hello,internal,\n", encoding="utf-8")
+    svc = DatasetService(studio)
+    assert svc.preview(path)["ignored_columns"] == ["(column 4, no name)", "notes"]
+    r = import_file(studio.db, path, "e")
+    assert r.rows == 1 and r.ignored_columns == ["(column 4, no name)", "notes"]
+    assert r.to_dict()["ignored_columns"] == r.ignored_columns
+    with studio.db.engine.connect() as c:
+        meta = json.loads(c.exec_driver_sql("SELECT meta FROM dataset_versions").scalar())
+    assert meta["ignored_columns"] == ["(column 4, no name)", "notes"]
+    p = subprocess.run([sys.executable, "-m", "studio", "--home", str(studio.home.root), "datasets", "import", str(path),
+                        "--name", "e2", "--json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["ignored_columns"] == ["(column 4, no name)", "notes"]
+    clean = write_jsonl(tmp_path / "clean.jsonl", [GOOD])
+    assert import_file(studio.db, clean, "c").ignored_columns == []
