@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "models": {},  # {"fast": {"model": name, "adapter": name|None}, "reasoning": {...}}
     "tools": [],
     "use_router_classifier": True,
+    "prompt_lookup": False,  # n-gram speculative decoding: off by default, see bench/speculative.py and bench/RESULTS.md
 }
 KNOWN_STOPS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>", "</s>", "<|endoftext|>")
 
@@ -485,8 +486,13 @@ class ChatService:
         model: str | None = None,
         adapter: str | None = None,
         overrides: dict | None = None,
+        on_overflow: str = "drop",
     ) -> dict:
-        """Route, resolve the model, run tools if enabled, and run one turn. Nothing is stored."""
+        """Route, resolve the model, run tools if enabled, and run one turn. Nothing is stored.
+
+        A conversation longer than the model's context loses its oldest turns for this turn, and
+        a "context" event (and meta["context"]) says which; on_overflow="error" refuses instead
+        (ContextTooLong), which is what the OpenAI-compatible server answers with a 400."""
         self._check_mode(mode)
         st = self.effective_settings(conv)
         st.update(overrides or {})
@@ -502,6 +508,8 @@ class ChatService:
             resolved = self.resolve(model, adapter)
         else:
             resolved = self.model_for_mode(conv, run_mode)
+        if resolved.spec is not None and bool(st.get("prompt_lookup")) != resolved.spec.prompt_lookup:
+            resolved.spec = replace(resolved.spec, prompt_lookup=bool(st.get("prompt_lookup")))
         emit({"type": "model", "label": resolved.label, "is_base": resolved.is_base})
         messages = list(history)
         if st.get("system_prompt"):
@@ -534,6 +542,8 @@ class ChatService:
             )
         except ValueError as e:
             raise UserError(f"Bad chat settings: {e}", hint="fix them in the settings panel") from e
+        fit = self._fit_context(backend, req, load, on_overflow)
+        emit({"type": "context", **fit.to_dict()})
         try:
             res = run_turn(backend, req, emit, should_stop)
         except BackendError as e:
@@ -553,6 +563,8 @@ class ChatService:
             "waits": res.waits,
             "cached_tokens": res.cached_tokens,
             "load": load,
+            "context": {**fit.to_dict(), "used_after": fit.prompt_tokens + res.stats.get("visible_tokens", 0)
+                        + res.stats.get("hidden_tokens", 0)},
         }
         if calls is not None:
             meta["tool_calls"] = calls
@@ -564,6 +576,21 @@ class ChatService:
             "stats": res.stats,
             "meta": meta,
         }
+
+    @staticmethod
+    def _fit_context(backend, req: TurnRequest, load: dict | None, on_overflow: str):
+        """Count the turn against the model's context (a remote server's is not known: count only)."""
+        from engines.inference.context import ContextOverflow, fit_context
+
+        limit = None
+        if isinstance(backend, LocalBackend):
+            limit = int((load or {}).get("n_ctx") or backend.spec.n_ctx)
+        try:
+            return fit_context(req, backend.count_tokens, limit, on_overflow)
+        except ContextOverflow as e:
+            raise ContextTooLong(e) from None
+        except BackendError as e:
+            raise StudioError(e.message, e.hint) from e
 
     def _maybe_tools(self, tools: list[str], query: str, messages: list[dict], resolved: ResolvedModel, backend, emit):
         """Let the enabled tools answer first (intent routing, then the tool calls)."""
@@ -645,6 +672,16 @@ def _complete(backend, resolved: ResolvedModel, messages: list[dict], max_tokens
     prompt = render_prompt(TurnRequest(messages=messages, template=resolved.template, stop=resolved.stop))
     params = CompletionParams(max_tokens, resolved.stop, sampling)
     return "".join(ev.text for ev in backend.complete(prompt, params) if isinstance(ev, Piece))
+
+
+class ContextTooLong(UserError):
+    """A turn that cannot fit the model's context even without earlier turns (or, for the
+    server, a request that does not fit as sent)."""
+
+    def __init__(self, overflow):
+        super().__init__(str(overflow)[0].upper() + str(overflow)[1:],
+                         hint="shorten the message, lower the max tokens or the thinking budget, or start a new conversation")
+        self.prompt_tokens, self.reserve, self.limit = overflow.prompt_tokens, overflow.reserve, overflow.limit
 
 
 def _title_from(text: str) -> str:

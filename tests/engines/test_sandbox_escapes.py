@@ -1,77 +1,106 @@
 """The Python sandbox against hostile code: every escape attempt is contained, nothing
 outside the sandbox is touched, and this (the app's) process keeps running.
 
-Each attempt runs twice: with every layer, and with the audit hook off, to prove the kernel
-layers (namespaces, rlimits, Landlock, seccomp) hold on their own where this kernel has them.
+The attempts and the judging live in sandbox_attempts.py: each prints a per-run nonce marker
+before its attack (TRIED) and only if it went through (ESCAPED), so "contained" is told apart
+from "crashed". Each attempt runs with every layer, with the kernel layers alone (no audit
+hook), and in reduced mode with the user's opt-in (audit hook and rlimits: what an old kernel
+gets). The suite runs as this process's user (root in CI) and, when that is root, once more
+as an unprivileged user made with useradd. Where this kernel supports a layer, the layer
+must be on: a regression fails instead of skipping.
 """
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
+import platform
+import pwd
 import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 
-from engines.tools.sandbox import SandboxLimits, run_python
+import sandbox_attempts as A
+from engines.tools.sandbox import SandboxLimits, run_python, sandbox_status
 
-FAST = dict(wall_s=4.0, cpu_s=1, memory_mb=256)
-
-
-@pytest.fixture
-def outside(tmp_path):
-    """A folder outside the sandbox holding a secret and a precious file, like the user's home."""
-    home = tmp_path / "user-home"
-    home.mkdir()
-    (home / "secret.txt").write_text("TOP-SECRET-TOKEN")
-    (home / "precious.txt").write_text("keep me")
-    return home
+REPO = Path(__file__).resolve().parents[2]
+TEST_USER = "studio-sandbox-test"
+PWNED_IN_INSTALL = Path(sysconfig.get_paths()["purelib"]) / "studio_sandbox_pwned.py"
 
 
-def _snapshot(folder: Path) -> dict:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+# ---- what this kernel supports, asked directly (not through the sandbox) ----------------------
+def _landlock_abi() -> int:
+    if platform.machine() not in ("x86_64", "aarch64"):
+        return 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    return max(0, libc.syscall(444, None, 0, 1))  # landlock_create_ruleset(NULL, 0, VERSION)
 
 
-def _kernel_layers_on() -> bool:
-    layers = run_python("pass")["layers"]
-    return layers.get("landlock", "").startswith("on") and layers.get("seccomp") == "on"
+def _seccomp_supported() -> bool:
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(21, 0, 0, 0, 0) >= 0  # PR_GET_SECCOMP
 
 
-ESCAPES = {
-    "read_user_home": "print(open({secret!r}).read())",
-    "list_user_home": "import os; print(os.listdir({home!r}))",
-    "write_outside": "open({home!r} + '/pwned.txt', 'w').write('pwned')",
-    "write_outside_os_open": "import os; fd = os.open({home!r} + '/pwned.txt', os.O_WRONLY | os.O_CREAT); os.write(fd, b'x')",
-    "delete_outside": "import os; os.remove({precious!r})",
-    "rename_outside": "import os; os.rename({precious!r}, {home!r} + '/moved.txt')",
-    "rmtree_outside": "import shutil; shutil.rmtree({home!r})",
-    "socket_connect": "import socket; s = socket.create_connection(('127.0.0.1', {port})); s.sendall(b'pwned')",
-    "spawn_shell_system": "import os; rc = os.system('echo pwned > {home}/shell.txt'); assert rc == 0, rc",
-    "spawn_shell_subprocess": "import subprocess; subprocess.run(['/bin/sh', '-c', 'echo pwned > {home}/sub.txt'], check=True)",
-    "exec_replace_process": "import os; os.execv('/bin/sh', ['/bin/sh', '-c', 'echo pwned > {home}/exec.txt'])",
-    "fork_bomb": "import os\nwhile True:\n    os.fork()",
-    "ctypes_fork_and_system": (
-        "import ctypes\nlibc = ctypes.CDLL(None)\n"
-        "assert libc.fork() == -1 and libc.system(b'echo pwned > {home}/ctypes.txt') != 0\n"
-        "fd = libc.open(b'{home}/ctypes2.txt', 65, 0o644)\nassert fd == -1, fd\nraise SystemExit('contained')"
-    ),
-    "kill_the_app": "import os, signal; os.kill({app_pid}, signal.SIGKILL)",
-    "read_proc_of_the_app": "print(open('/proc/{app_pid}/environ').read())",
-}
+def _namespaces_supported() -> bool:
+    flags = ["-m", "-n", "-p", "-f"] if os.geteuid() == 0 else ["-U", "-m", "-n", "-p", "-f"]
+    return subprocess.run(["unshare", *flags, "true"], capture_output=True).returncode == 0
 
 
 @pytest.fixture(scope="module")
-def listener():
-    """A real TCP server on 127.0.0.1 that records whether anybody connected."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(5)
-    srv.settimeout(0.2)
-    hits = []
+def supported():
+    return {"landlock": _landlock_abi(), "seccomp": _seccomp_supported(), "namespaces": _namespaces_supported()}
+
+
+def _assert_layers_held(layers: dict, supported: dict, variant: str) -> None:
+    """Every layer the kernel supports is on, for the variants that ask for the kernel layers."""
+    assert layers.get("privileges", "").startswith("on"), layers
+    if os.geteuid() == 0 and supported["namespaces"]:
+        assert "uid 0" not in layers["privileges"], layers  # root runs the code as a per-run unprivileged uid
+    assert layers["rlimits"] == "on", layers
+    if variant == "reduced_mode_opted_in":
+        assert layers["mode"] == "reduced" and layers["landlock"] == "off" and layers["seccomp"] == "off", layers
+        return
+    if supported["landlock"]:
+        assert layers["landlock"].startswith(f"on (ABI {supported['landlock']}"), layers
+    if supported["seccomp"]:
+        assert layers["seccomp"].startswith("on"), layers
+    if supported["namespaces"]:
+        assert "pid" in layers["namespaces"] and "network" in layers["namespaces"], layers
+        assert layers["filesystem"].startswith("private root"), layers
+    assert layers["mode"] == ("full" if supported["landlock"] and supported["seccomp"] else "reduced"), layers
+
+
+# ---- the world outside the sandbox -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def outside():
+    """A user's home with a secret, a precious file and a unix socket, plus a TCP server on
+    127.0.0.1: all reachable by the unprivileged test user too, so only the sandbox stands."""
+    base = Path(tempfile.mkdtemp(prefix="studio-sbx-outside-"))
+    home, sock_dir = base / "user-home", base / "sockets"
+    home.mkdir()
+    sock_dir.mkdir()
+    (home / "secret.txt").write_text("TOP-SECRET-TOKEN")
+    (home / "precious.txt").write_text("keep me")
+    for p in (base, home, sock_dir, *home.iterdir()):
+        p.chmod(0o777 if p.is_dir() else 0o666)  # nothing but the sandbox keeps the test user out
+    hits: list = []
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", 0))
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(str(sock_dir / "app.sock"))
+    (sock_dir / "app.sock").chmod(0o777)
     stop = threading.Event()
 
-    def accept():
+    def accept(srv):
+        srv.listen(5)
+        srv.settimeout(0.2)
         while not stop.is_set():
             try:
                 conn, _ = srv.accept()
@@ -80,36 +109,103 @@ def listener():
             except OSError:
                 pass
 
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield srv.getsockname()[1], hits
+    threads = [threading.Thread(target=accept, args=(s,), daemon=True) for s in (tcp, unix)]
+    for t in threads:
+        t.start()
+    yield {"home": str(home), "secret": str(home / "secret.txt"), "precious": str(home / "precious.txt"),
+           "port": tcp.getsockname()[1], "unix_sock": str(sock_dir / "app.sock"), "hits": hits}
     stop.set()
-    t.join()
-    srv.close()
+    for t in threads:
+        t.join()
+    tcp.close()
+    unix.close()
+    subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
-@pytest.mark.parametrize("audit_hook, kernel_layers", [(True, True), (False, True), (True, False)],
-                         ids=["all_layers", "kernel_layers_only", "audit_hook_and_rlimits_only"])
-@pytest.mark.parametrize("attempt", sorted(ESCAPES))
-def test_escape_attempt_is_contained(attempt, audit_hook, kernel_layers, outside, listener):
-    """The third variant is what a kernel without namespaces, Landlock and seccomp gets."""
-    if not audit_hook and not _kernel_layers_on():
-        pytest.skip("this kernel lacks Landlock or seccomp: only the audit hook stands here")
-    port, hits = listener
-    code = ESCAPES[attempt].format(home=str(outside), secret=str(outside / "secret.txt"),
-                                   precious=str(outside / "precious.txt"), port=port, app_pid=os.getpid())
-    before = _snapshot(outside)
-    result = run_python(code, SandboxLimits(audit_hook=audit_hook, kernel_layers=kernel_layers, **FAST))
-    assert result["ok"] is False, f"{attempt} was not stopped: {result}"
-    assert result["error"]
-    assert "TOP-SECRET-TOKEN" not in result["stdout"] + result["stderr"]
-    assert "secret.txt" not in result["stdout"]
-    assert _snapshot(outside) == before, "something outside the sandbox changed"
-    assert hits == [], "the sandbox reached a socket on the host"
+def _snapshot(home: str) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(Path(home).iterdir())}
 
 
+def _judge(attempt: str, variant: str, result: dict, before: dict, outside: dict, supported: dict, nonce: str):
+    found = A.problems(result, nonce)
+    if _snapshot(outside["home"]) != before:
+        found.append(f"the user's home changed: {sorted(_snapshot(outside['home']))}")
+    if outside["hits"]:
+        found.append(f"a socket on the host was reached: {outside['hits']}")
+    if PWNED_IN_INSTALL.exists():
+        PWNED_IN_INSTALL.unlink()
+        found.append("a file was written into the Python installation")
+    assert not found, f"{attempt} [{variant}] is not contained: {found}\n{result}"
+    _assert_layers_held(result["layers"], supported, variant)
+
+
+# ---- as this process's user (root in CI) -----------------------------------------------------
+@pytest.mark.parametrize("variant", sorted(A.VARIANTS))
+@pytest.mark.parametrize("attempt", sorted(A.ESCAPES))
+def test_escape_attempt_is_contained(attempt, variant, outside, supported):
+    if attempt not in A.attempts_for(variant):
+        pytest.skip(f"{attempt} is x86_64-only or not bounded in reduced mode (see sandbox_attempts.py)")
+    where = {k: v for k, v in outside.items() if k != "hits"} | {"app_pid": os.getpid()}
+    before = _snapshot(outside["home"])
+    result = run_python(A.code_for(attempt, where), SandboxLimits(**A.VARIANTS[variant], **A.FAST))
+    _judge(attempt, variant, result, before, outside, supported, A.NONCE)
+
+
+# ---- as an unprivileged user ---------------------------------------------------------------
+def _test_user() -> tuple[int, int]:
+    try:
+        pw = pwd.getpwnam(TEST_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", TEST_USER],
+                       check=True, capture_output=True)
+        pw = pwd.getpwnam(TEST_USER)
+    return pw.pw_uid, pw.pw_gid
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="this run is already unprivileged: the tests above are that half")
+def test_escape_suite_as_an_unprivileged_user(outside, supported):
+    """The same attempts, run by a normal user (useradd) whose app process is the target."""
+    uid, gid = _test_user()
+    where = {k: v for k, v in outside.items() if k != "hits"}
+    spec = {"uid": uid, "gid": gid, "repo": str(REPO), "where": where,
+            "variants": ["all_layers", "kernel_layers_only"]}
+    before = _snapshot(outside["home"])
+    proc = subprocess.run([sys.executable, str(Path(A.__file__)), json.dumps(spec)], capture_output=True, text=True,
+                          timeout=600, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, f"the unprivileged run failed (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
+    report = json.loads(proc.stdout)
+    assert len(report["runs"]) == len(A.attempts_for("all_layers")) + len(A.attempts_for("kernel_layers_only"))
+    for run in report["runs"]:
+        assert run["uid"] == uid
+        _judge(run["attempt"], run["variant"], run["result"], before, outside, supported, report["nonce"])
+        # a normal user's sandbox: its own uid inside a user namespace, never root
+        if supported["namespaces"]:
+            assert "user" in run["result"]["layers"]["namespaces"], run["result"]["layers"]
+
+
+# ---- reduced mode ----------------------------------------------------------------------------
+def test_reduced_mode_refuses_to_run_without_the_opt_in():
+    marker = "RAN-" + A.NONCE
+    result = run_python(f"print({marker!r})", SandboxLimits(kernel_layers=False, **A.FAST))
+    assert result["ok"] is False
+    assert marker not in result["stdout"], "the code ran in reduced mode without the opt-in"
+    assert "refused to run" in result["error"] and "Allow the reduced Python sandbox" in result["error"]
+    assert "landlock off" in result["error"] and "seccomp off" in result["error"]
+    assert result["layers"]["mode"] == "reduced"
+
+
+def test_sandbox_status_reports_every_layer(supported):
+    status = sandbox_status()
+    assert set(status["layers"]) == {"namespaces", "filesystem", "privileges", "rlimits", "landlock", "seccomp",
+                                     "audit_hook"}
+    _assert_layers_held({**status["layers"], "mode": status["mode"]}, supported, "all_layers")
+    reduced = sandbox_status(SandboxLimits(kernel_layers=False))
+    assert reduced["mode"] == "reduced" and reduced["layers"]["landlock"] == "off"
+
+
+# ---- limits and ordinary code ------------------------------------------------------------------
 def test_infinite_loop_is_stopped_by_the_cpu_limit():
-    result = run_python("while True:\n    pass", SandboxLimits(**FAST))
+    result = run_python("while True:\n    pass", SandboxLimits(wall_s=10.0, cpu_s=1))
     assert result["ok"] is False
     assert "CPU time limit" in result["error"]
 
@@ -124,13 +220,13 @@ def test_blocking_code_is_stopped_by_the_wall_clock_limit():
 @pytest.mark.parametrize("code", ["x = bytearray(8 * 1024**3)", "x = []\nwhile True:\n    x.append(' ' * 10**6)"],
                          ids=["one_big_allocation", "growing_list"])
 def test_memory_bomb_hits_the_memory_limit(code):
-    result = run_python(code, SandboxLimits(**FAST))
+    result = run_python(code, SandboxLimits(**A.FAST))
     assert result["ok"] is False
     assert "Memory limit of 256 MiB" in result["error"]
 
 
 def test_print_bomb_is_cut_at_the_output_cap():
-    result = run_python("while True:\n    print('x' * 1000)", SandboxLimits(output_bytes=10_000, **FAST))
+    result = run_python("while True:\n    print('x' * 1000)", SandboxLimits(output_bytes=10_000, **A.FAST))
     assert result["ok"] is False
     assert "Output exceeded 10000 bytes" in result["error"]
     assert len(result["stdout"]) <= 10_000
@@ -152,20 +248,32 @@ def test_environment_secrets_do_not_reach_the_code(monkeypatch):
     assert "sk-should-not-leak" not in result["stdout"]
 
 
-def test_ordinary_code_runs_with_stdout_stderr_and_numpy():
-    result = run_python("import sys, numpy as np\nprint(int(np.arange(5).sum()))\nprint('warn', file=sys.stderr)")
-    assert result == {**result, "ok": True, "stdout": "10\n", "stderr": "warn\n", "error": None, "exit_code": 0}
+def test_ordinary_code_runs_with_stdout_stderr_threads_and_numpy():
+    code = ("import sys, threading, numpy as np\nout = []\nts = [threading.Thread(target=out.append, args=(i,)) for i in range(4)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n"
+            "print(int(np.arange(5).sum()), sorted(out))\nprint('warn', file=sys.stderr)")
+    result = run_python(code)
+    assert result == {**result, "ok": True, "stdout": "10 [0, 1, 2, 3]\n", "stderr": "warn\n", "error": None, "exit_code": 0}
 
 
-def test_a_crash_in_the_code_is_a_structured_error_with_the_users_traceback():
-    result = run_python("def f():\n    return 1 / 0\nf()")
+def test_a_crash_in_the_code_is_a_structured_error_with_the_users_traceback_and_output():
+    result = run_python("print('before')\ndef f():\n    return 1 / 0\nf()")
     assert result["ok"] is False
     assert result["error"] == "ZeroDivisionError: division by zero"
-    assert 'File "<sandbox>", line 2' in result["stderr"]
+    assert result["stdout"] == "before\n"
+    assert 'File "<sandbox>", line 3' in result["stderr"]
     assert "sandbox_child" not in result["stderr"]
 
 
-def test_layers_report_what_held_on_this_machine():
-    layers = run_python("pass")["layers"]
-    assert set(layers) == {"network_namespace", "rlimits", "landlock", "seccomp", "audit_hook"}
-    assert layers["rlimits"] == "on" and layers["audit_hook"] == "on"
+def test_seccomp_program_denies_every_call_the_issue_names():
+    """The filter itself, read as data: each named call is in the denylist for x86_64."""
+    from engines.tools.sandbox_child import _DENIED, seccomp_program
+
+    named = ["io_uring_setup", "io_uring_enter", "io_uring_register", "mknod", "mknodat", "ptrace", "process_vm_readv",
+             "process_vm_writev", "tkill", "pidfd_send_signal", "reboot", "init_module", "finit_module", "delete_module",
+             "kexec_load", "kexec_file_load", "iopl", "ioperm", "mount", "umount2", "pivot_root", "unshare", "setns",
+             "bpf", "perf_event_open", "userfaultfd", "keyctl"]
+    prog = seccomp_program("x86_64", 1)
+    denied = {ins[3] for i, ins in enumerate(prog[:-1]) if ins[0] == 0x15 and prog[i + 1] == (0x06, 0, 0, 0x00050001)}
+    assert all(_DENIED[n][0] in denied for n in named)
+    assert (0x35, 0, 1, 0x40000000) in prog  # x32 numbers
