@@ -37,6 +37,17 @@ def short_outcome(call: dict) -> str:
     return ""
 
 
+def reduced_sandbox(call: dict) -> bool:
+    """A python call that ran in reduced mode (only the audit hook and rlimits held): the
+    user opted in to that, and the card says so in red every time."""
+    res = call.get("result")
+    return call.get("tool") == "python" and isinstance(res, dict) and (res.get("layers") or {}).get("mode") == "reduced"
+
+
+REDUCED_TEXT = ("⚠ reduced sandbox: only the audit hook and rlimits held (Landlock or seccomp missing); "
+                "allowed by your setting")
+
+
 def result_text(call: dict) -> str:
     """The result as a person reads it: the number, the printed output, the passages, the fields."""
     tool, res = call.get("tool"), call.get("result")
@@ -97,6 +108,13 @@ class ToolCallCard(QFrame):
         self.meta = QLabel(" · ".join(meta))
         head.addWidget(self.meta)
         lay.addLayout(head)
+        if reduced_sandbox(call):
+            self.sandbox_warning = QLabel(REDUCED_TEXT)
+            self.sandbox_warning.setStyleSheet(f"color: {FAIL_COLOUR}; font-weight: bold;")
+            self.sandbox_warning.setWordWrap(True)
+            self.sandbox_warning.setToolTip("Turn it off with `studio tools sandbox-status --allow-reduced off`; "
+                                            "then the python tool refuses to run on this machine.")
+            lay.addWidget(self.sandbox_warning)
 
         self.details = QWidget()
         dl = QVBoxLayout(self.details)

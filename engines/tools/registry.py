@@ -53,14 +53,17 @@ def _calculator(args: dict) -> dict:
     return calculate(args["expression"])
 
 
-def _python(args: dict) -> dict:
-    from engines.tools.sandbox import run_python
+def _python_runner(allow_reduced_sandbox: bool):
+    def run(args: dict) -> dict:
+        from engines.tools.sandbox import SandboxLimits, run_python
 
-    result = run_python(args["code"])
-    if not result["ok"]:
-        # the structured result still goes to the user; the error text goes to the model
-        raise ToolError(result["error"] or "the code failed", partial=result)
-    return result
+        result = run_python(args["code"], SandboxLimits(allow_reduced=allow_reduced_sandbox))
+        if not result["ok"]:
+            # the structured result still goes to the user; the error text goes to the model
+            raise ToolError(result["error"] or "the code failed", partial=result)
+        return result
+
+    return run
 
 
 def _search_runner(kb_path: Path):
@@ -77,7 +80,8 @@ def _search_runner(kb_path: Path):
     return run
 
 
-def builtin_tools(kb_path: str | Path) -> dict[str, Tool]:
+def builtin_tools(kb_path: str | Path, *, allow_reduced_sandbox: bool = False) -> dict[str, Tool]:
+    """`allow_reduced_sandbox`: the user's opt-in to run python where only the audit hook holds."""
     return {
         "calculator": Tool(
             "calculator",
@@ -92,7 +96,7 @@ def builtin_tools(kb_path: str | Path) -> dict[str, Tool]:
             "returns stdout and stderr.",
             {"type": "object", "properties": {"code": {"type": "string", "maxLength": 20000}},
              "required": ["code"], "additionalProperties": False},
-            _python,
+            _python_runner(allow_reduced_sandbox),
         ),
         "search": Tool(
             "search",

@@ -40,6 +40,12 @@ def register(sub, groups) -> None:
     p.add_argument("name")
     p.set_defaults(func=cmd_refresh_mcp)
 
+    p = tsub.add_parser("sandbox-status", parents=[common],
+                        help="each layer of the python tool's sandbox on this machine, and whether the tool runs")
+    p.add_argument("--allow-reduced", choices=["on", "off"], default=None,
+                   help="opt in (or out) to running python where only the audit hook and rlimits hold")
+    p.set_defaults(func=cmd_sandbox_status)
+
     p = tsub.add_parser("add-http", parents=[common], help="define an HTTP tool from a URL template")
     p.add_argument("--name", required=True)
     p.add_argument("--description", required=True)
@@ -109,6 +115,13 @@ def cmd_run(args, ctx):
         # the python tool's own shape: {"ok", "stdout", "stderr", "error", "duration_s"} (+ layers)
         return {**out["result"], "_exit": 0 if out["ok"] else 1}
     return {**out, "_exit": 0 if out["ok"] else 1}
+
+
+def cmd_sandbox_status(args, ctx):
+    svc = _svc(ctx)
+    if args.allow_reduced is not None:
+        svc.set_allow_reduced_sandbox(args.allow_reduced == "on")
+    return svc.sandbox_status()
 
 
 def cmd_add_http(args, ctx):

@@ -25,6 +25,9 @@ from studio.errors import NotFound, UserError
 from studio.tools.tables import http_tools, intent_classifiers, tool_decisions
 
 
+REDUCED_SANDBOX_KEY = "tools.python.allow_reduced_sandbox"
+
+
 class ToolsService:
     def __init__(self, studio):
         self.studio = studio
@@ -56,7 +59,7 @@ class ToolsService:
 
         from studio.tools.mcp import mcp_tools
 
-        tools = builtin_tools(self.kb_path)
+        tools = builtin_tools(self.kb_path, allow_reduced_sandbox=self.allow_reduced_sandbox())
         for spec in self.http_specs():
             tools[spec.name] = http_tool(spec)
         tools.update(mcp_tools(self.studio))
@@ -81,6 +84,30 @@ class ToolsService:
             raise UserError(f"{name} may change things (its server does not mark it read-only), so it needs your "
                             "confirmation", hint="run it again with --yes to allow this call")
         return run_tool(tool, args)
+
+    # ---- the python tool's sandbox ---------------------------------------------------
+    def allow_reduced_sandbox(self) -> bool:
+        """The user's opt-in to run python code where only the audit hook and rlimits hold."""
+        from studio.db import Setting
+
+        with self.db.session() as s:
+            row = s.get(Setting, REDUCED_SANDBOX_KEY)
+            return bool(row and (row.value or {}).get("allow"))
+
+    def set_allow_reduced_sandbox(self, allow: bool) -> None:
+        from studio.db import Setting
+
+        with self.db.session() as s:
+            s.merge(Setting(key=REDUCED_SANDBOX_KEY, value={"allow": bool(allow)}))
+
+    def sandbox_status(self) -> dict:
+        """Each layer of the python tool's sandbox on this machine, and whether the tool runs."""
+        from engines.tools.sandbox import sandbox_status
+
+        status = sandbox_status()
+        allow = self.allow_reduced_sandbox()
+        runs = status["mode"] == "full" or allow
+        return {**status, "allow_reduced": allow, "python_tool": "runs" if runs else "refuses (reduced mode)"}
 
     # ---- HTTP tools -------------------------------------------------------------------
     def add_http(self, spec) -> dict:

@@ -72,3 +72,26 @@ def test_cards_screenshot(qtbot):
     box.show()
     SHOTS.mkdir(parents=True, exist_ok=True)
     assert box.grab().save(str(SHOTS / "tool_card.png"))
+
+
+def test_a_python_call_in_reduced_mode_is_marked_in_red(qtbot):
+    """The user opted in to the reduced sandbox: every such call says so, in red."""
+    from engines.tools.sandbox import SandboxLimits, run_python
+    from ui.tool_cards import FAIL_COLOUR
+
+    reduced = run_python("print(6 * 7)", SandboxLimits(kernel_layers=False, allow_reduced=True))
+    full = run_python("print(6 * 7)")
+    assert reduced["ok"] and reduced["layers"]["mode"] == "reduced"
+    cards = {}
+    for name, res in (("reduced", reduced), ("full", full)):
+        cards[name] = ToolCallCard({"tool": "python", "args": {"code": "print(6 * 7)"}, "ok": True, "result": res,
+                                    "error": None, "duration_s": res["duration_s"]})
+        qtbot.addWidget(cards[name])
+    assert "reduced sandbox" in cards["reduced"].sandbox_warning.text()
+    assert FAIL_COLOUR in cards["reduced"].sandbox_warning.styleSheet()
+    assert cards["reduced"].sandbox_warning.isVisibleTo(cards["reduced"])  # shown collapsed, not only when expanded
+    if full["layers"]["mode"] == "full":
+        assert not hasattr(cards["full"], "sandbox_warning")
+    cards["reduced"].show()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert cards["reduced"].grab().save(str(SHOTS / "tool_card_reduced_sandbox.png"))
