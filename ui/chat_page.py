@@ -39,6 +39,8 @@ from PySide6.QtWidgets import (
 from studio.chat import ChatService
 from ui.chat_stream import TurnRunner
 from ui.chat_widgets import MessageBubble, format_totals
+from ui.context_meter import ContextMeter
+from ui.mcp_settings import McpSettingsDialog, ToolConfirmer
 from ui.labels import ElidedLabel
 from ui.model_watch import fill_combo, mark_active, watcher_for
 
@@ -51,6 +53,7 @@ class ChatPage(QWidget):
         super().__init__(parent)
         self.studio = studio
         self.chat = ChatService(studio)
+        self.chat.confirm_tool = ToolConfirmer(self).ask  # MCP tools not marked read-only ask first
         self.conv_id: int | None = None
         self.pending_settings: dict = {}  # settings chosen before the first message creates a conversation
         self.editing_message: int | None = None
@@ -142,6 +145,8 @@ class ChatPage(QWidget):
         self.totals_label.setObjectName("totalsLabel")
         self.totals_label.setStyleSheet("color: palette(mid);")
         ml.addWidget(self.totals_label)
+        self.context_meter = ContextMeter()
+        ml.addWidget(self.context_meter)
 
         self.banner = QFrame()
         self.banner.setObjectName("baseModelBanner")
@@ -315,6 +320,10 @@ class ChatPage(QWidget):
         self.tools_note = QLabel("")
         self.tools_note.setWordWrap(True)
         form.addRow(self.tools_note)
+        mcp = QPushButton("MCP servers…")
+        mcp.setObjectName("mcpServersButton")
+        mcp.clicked.connect(self.open_mcp_settings)
+        form.addRow(mcp)
         box.setWidget(inner)
         self._loading_settings = False
         return box
@@ -341,6 +350,11 @@ class ChatPage(QWidget):
         fill_combo(self.adapter_combo, [("No adapter", None)] + [(a["name"], a["name"]) for a in choices["adapters"]], tips=tips)
         if not self.tools_list.count():
             self._load_tools()
+        self._apply_settings_to_widgets()
+
+    def open_mcp_settings(self) -> None:
+        McpSettingsDialog(self.studio, self).exec()
+        self._load_tools()
         self._apply_settings_to_widgets()
 
     def _load_tools(self) -> None:
@@ -516,6 +530,7 @@ class ChatPage(QWidget):
         self._clear_transcript()
         self._set_title("New chat")
         self.totals_label.setText("No turns yet")
+        self.context_meter.show_context(None)
         self.route_label.setText("")
         self.override_button.setVisible(False)
         self._settings_changed()
@@ -534,6 +549,7 @@ class ChatPage(QWidget):
         self._apply_settings_to_widgets()
         last = next((m for m in reversed(conv["messages"]) if m["role"] == "assistant"), None)
         self._show_route((last or {}).get("meta", {}).get("route"))
+        self.context_meter.show_context((last or {}).get("meta", {}).get("context"))
         QTimer.singleShot(0, self._scroll_to_end)
 
     def rename_conversation(self) -> None:
@@ -704,6 +720,8 @@ class ChatPage(QWidget):
                 self.banner.setVisible(bool(ev.get("is_base")))
             elif t == "status":
                 self.send_button.setToolTip(ev["text"])
+            elif t == "context":
+                self.context_meter.show_context(ev)
             elif t == "tools":
                 b.add_tool_calls(ev["calls"])
         if thinking:
@@ -730,6 +748,7 @@ class ChatPage(QWidget):
                     prev.message_id = users[-1]["id"]
         self._finish_common()
         self._show_route((msg.get("meta") or {}).get("route"))
+        self.context_meter.show_context((msg.get("meta") or {}).get("context"))
         self._refresh_totals()
         conv = self.chat.get_conversation(self.conv_id)
         self._set_title(conv["title"])

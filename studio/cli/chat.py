@@ -30,6 +30,8 @@ def register(sub, groups) -> None:
     p.add_argument("--system", default=None, help="a system prompt")
     p.add_argument("--template", default=None, help="chat template for a remote server (chatml, gemma, llama3)")
     p.add_argument("--no-save", action="store_true", help="do not store the exchange as a conversation")
+    p.add_argument("--tools", default=None, help="comma-separated tools to enable (e.g. calculator,notes.search)")
+    p.add_argument("--yes", action="store_true", help="allow tools that are not read-only (MCP) without asking")
     p.set_defaults(func=cmd_chat)
 
     ev = groups.get("eval")
@@ -69,7 +71,11 @@ def cmd_chat(args, ctx) -> dict:
     if args.model or args.adapter:
         pick = {"model": args.model, "adapter": args.adapter, "template": args.template}
         settings["models"] = {m: pick for m in ("fast", "reasoning")}
+    if args.tools:
+        settings["tools"] = [t.strip() for t in args.tools.split(",") if t.strip()]
     chat = ChatService(ctx.studio)
+    if args.yes:
+        chat.confirm_tool = lambda _name, _args, _desc: True
     stream = not args.json and sys.stdout.isatty()
 
     def on_event(ev: dict) -> None:
@@ -90,13 +96,20 @@ def cmd_chat(args, ctx) -> dict:
                 "mode": meta["mode"],
                 "route_reason": (meta.get("route") or {}).get("reason"),
                 "stats": meta["stats"],
+                "meta": meta,
             }
     finally:
         chat.close()
     if stream:
         sys.stdout.write("\n")
     stats = {k: out["stats"][k] for k in ("prompt_tokens", "visible_tokens", "hidden_tokens", "ttft_s", "tokens_per_s", "latency_s", "cost")}
-    return {"answer": out["answer"], "thinking": out["thinking"], "mode": out["mode"], "route_reason": out["route_reason"], "stats": stats}
+    meta = out.get("meta") or {}
+    result = {"answer": out["answer"], "thinking": out["thinking"], "mode": out["mode"], "route_reason": out["route_reason"], "stats": stats}
+    if meta.get("tool_calls"):
+        result["tool_calls"] = meta["tool_calls"]
+    if (meta.get("context") or {}).get("dropped"):
+        result["context"] = meta["context"]
+    return result
 
 
 def read_suite(path: str) -> list[dict]:
