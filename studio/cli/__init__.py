@@ -18,7 +18,7 @@ from typing import Any
 
 from studio.errors import StudioError
 
-AREAS = ["core", "datasets", "train", "train_pref", "export", "chat", "tools", "evals"]
+AREAS = ["core", "datasets", "train", "train_pref", "export", "chat", "tools", "evals", "serve"]
 
 
 class Context:
