@@ -42,6 +42,9 @@ def open_studio(home: str | os.PathLike | None = None, *, ensure_default_model: 
     studio = Studio(h, db)
     if ensure_default_model:
         studio.registry.ensure_default_model()
+        from studio.starter.install import ensure_starter
+
+        ensure_starter(studio)  # the packaged starter assistant, on top of the base
     return studio
 
 

@@ -30,6 +30,7 @@ SCAFFOLD = (
     "Before answering, think step by step in a hidden scratchpad: restate what is asked, work it out, "
     "and check the result. Then give the final answer on its own."
 )
+FAST_THINK_PREFILL = f"{OPEN_TAG}\n\n{CLOSE_TAG}\n\n"  # an empty block: a hybrid thinker answers at once
 WAIT = "\nWait,"  # s1's word for "keep thinking"
 MAX_WAITS = 8  # a model that keeps closing early cannot loop forever
 
@@ -152,7 +153,7 @@ def run_turn(
     if req.mode == "fast":
         prompt = render_prompt(req)
         if req.native_thinking:  # an empty block tells a native thinker to answer at once (Qwen3's switch)
-            prompt += f"{OPEN_TAG}\n\n{CLOSE_TAG}\n\n"
+            prompt += FAST_THINK_PREFILL
         done = stream(prompt, CompletionParams(req.max_tokens, req.stop, req.sampling), ThinkingParser(), "answer")
         reason = done.finish_reason if done else "cancelled"
     else:

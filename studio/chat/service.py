@@ -323,17 +323,19 @@ class ChatService:
         )
 
     def _default_model(self) -> Model:
+        """The starter assistant when it is installed, else the packaged base model."""
         from studio.registry import DEFAULT_MODEL_NAME
+        from studio.starter.install import STARTER_NAME
 
-        try:
-            return self.studio.registry.get(DEFAULT_MODEL_NAME)
-        except NotFound:
-            chat_models = [m for m in self.studio.registry.list() if m.format == "gguf"]
-            if not chat_models:
-                raise UserError(
-                    "There is no GGUF model to chat with", hint="import one with `studio models import FILE.gguf`"
-                ) from None
-            return chat_models[0]
+        for name in (STARTER_NAME, DEFAULT_MODEL_NAME):
+            try:
+                return self.studio.registry.get(name)
+            except NotFound:
+                continue
+        chat_models = [m for m in self.studio.registry.list() if m.format == "gguf"]
+        if not chat_models:
+            raise UserError("There is no GGUF model to chat with", hint="import one with `studio models import FILE.gguf`")
+        return chat_models[0]
 
     def _adapter_base(self, lora: Model) -> Model:
         ref = (lora.meta or {}).get("base_gguf")
@@ -606,6 +608,12 @@ class ChatService:
         constrained = None
         if isinstance(backend, LocalBackend) and not resolved.is_base:
             def constrained(prompt: str, schema: dict, max_tokens: int) -> str:
+                # the call request is a user turn in the model's own template (the starter
+                # curriculum trains exactly this), answered in fast mode by a thinking model
+                prompt = render_prompt(TurnRequest(messages=[{"role": "user", "content": prompt}],
+                                                   template=resolved.template, stop=resolved.stop))
+                if resolved.native_thinking:
+                    prompt += FAST_THINK_PREFILL
                 try:
                     return backend.complete_json(prompt, schema, max_tokens)
                 except BackendError as e:

@@ -18,7 +18,7 @@ from typing import Any
 
 from studio.errors import StudioError
 
-AREAS = ["core", "datasets", "train", "train_pref", "export", "chat", "tools", "evals", "serve"]
+AREAS = ["core", "datasets", "train", "train_pref", "export", "chat", "tools", "evals", "recipe", "serve"]
 
 
 class Context:

@@ -12,6 +12,16 @@ def register(sub, groups) -> None:
     p.add_argument("--no-store", action="store_true", help="do not store the run")
     p.set_defaults(func=cmd_eval_tools)
 
+    p = groups["eval"].add_parser("ladder", parents=[common],
+                                  help="a suite over every stage of the starter recipe (base, +SFT, +DPO, +GRPO) in every mode")
+    p.add_argument("suite", nargs="?", help="JSONL of {family, query, answer?, expect_tool?} (default: the starter's held-out split)")
+    p.add_argument("--models", help="comma-separated model names (default: base and each recipe stage)")
+    p.add_argument("--modes", default="fast,reasoning,auto")
+    p.add_argument("--limit", type=int, help="only the first N rows")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--no-store", action="store_true", help="do not store the run")
+    p.set_defaults(func=cmd_eval_ladder)
+
     ev = sub.add_parser("evals", parents=[common], help="stored evaluation runs")
     esub = ev.add_subparsers(dest="evals_cmd", metavar="ACTION")
     esub.required = True
@@ -51,6 +61,26 @@ def cmd_eval_tools(args, ctx):
     if "run_id" in out:
         lines.append(f"\nstored as eval run {out['run_id']}")
     return "\n".join(lines)
+
+
+def cmd_eval_ladder(args, ctx):
+    import sys
+
+    from studio.ladder import ladder_table, run_ladder
+    from studio.starter.curriculum import data_dir
+
+    suite = args.suite or str(data_dir() / "heldout_suite.jsonl")
+
+    def progress(ev):
+        if ev["done"] % 10 == 0 or ev["done"] == ev["total"]:
+            print(f"ladder: {ev['done']}/{ev['total']} ({ev['model']}, {ev['mode']})", file=sys.stderr, flush=True)
+
+    out = run_ladder(ctx.studio, suite, models=[m.strip() for m in args.models.split(",")] if args.models else None,
+                     modes=[m.strip() for m in args.modes.split(",") if m.strip()], on_progress=progress,
+                     settings={"temperature": args.temperature}, limit=args.limit, store=not args.no_store)
+    if getattr(args, "json", False):
+        return out
+    return ladder_table(out) + (f"\nstored as eval run {out['id']}" if "id" in out else "")
 
 
 def cmd_list(args, ctx):

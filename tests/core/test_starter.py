@@ -1,0 +1,157 @@
+"""The starter curriculum, recipe, shipped adapter and ladder scoring (fast checks, no training)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from studio.errors import UserError
+from studio.starter import curriculum as cur
+
+
+def _read(name: str) -> list[dict]:
+    return [json.loads(line) for line in (cur.data_dir() / name).read_text(encoding="utf-8").splitlines()]
+
+
+def test_curriculum_package_data_is_what_the_generators_write(tmp_path):
+    fresh = cur.write_curriculum(tmp_path)
+    for name in cur.FILES:
+        assert (fresh / name).read_bytes() == (cur.data_dir() / name).read_bytes(), (
+            f"{name} is stale: run `python -m studio.starter.curriculum`")
+    assert cur.curriculum_hash(fresh) == cur.curriculum_hash()
+
+
+def test_curriculum_has_every_family_in_the_studio_kinds():
+    sft = _read("sft.jsonl")
+    assistant = [r["messages"][-1]["content"] for r in sft]
+    reasoning = [a for a in assistant if a.startswith("<think>\n") and not a.startswith(cur.FAST_OPEN)]
+    fast = [a for a in assistant if a.startswith(cur.FAST_OPEN)]
+    assert len(reasoning) + len(fast) == len(sft)  # every answer opens with the mode's think block
+    assert sum("The answer is" in a for a in reasoning) > 300 and sum("The answer is" in a for a in fast) > 300
+    # reasoning traces do one operation per line
+    traces = [a.split("</think>")[0].removeprefix("<think>\n").strip().splitlines() for a in reasoning if "The answer is" in a]
+    assert all(all(" = " in line and len(line.split()) == 5 for line in t) for t in traces)
+    assert any("don't know that without a tool" in a for a in assistant)
+    users = [r["messages"][0]["content"] for r in sft]
+    assert any(u.startswith("You call the tool `calculator`") for u in users)
+    assert any(u.startswith("You call the tool `weather`") for u in users)
+    assert any(u.startswith("Tool results.") for u in users)
+    dpo = _read("dpo.jsonl")
+    assert all(set(r) == {"prompt", "chosen", "rejected"} and r["chosen"] != r["rejected"] for r in dpo)
+    grpo = _read("grpo.jsonl")
+    assert all(set(r) == {"prompt", "answer"} and float(r["answer"]) == int(r["answer"]) for r in grpo)
+
+
+def test_heldout_split_is_never_trained_on():
+    suite = _read("heldout_suite.jsonl")
+    assert {r["family"] for r in suite} == {"multi_step", "single_step", "unanswerable", "chat_norms", "tool"}
+    trained = {r["messages"][0]["content"] for r in _read("sft.jsonl")}
+    trained |= {r["prompt"] for r in _read("dpo.jsonl")} | {r["prompt"] for r in _read("grpo.jsonl")}
+    assert not [r["query"] for r in suite if r["query"] in trained]
+    # wordings and entities reserved for the held-out split never reach training
+    text = "\n".join(trained)
+    for phrase in ("farmer keeps", "km every day", "work in groups of", "gets a discount of", "tulips grow",
+                   "Valparaiso", "How many people live in"):
+        assert phrase not in text
+    assert any(p in r["query"] for r in suite for p in ("farmer keeps", "tulips grow"))
+
+
+def test_shipped_adapter_records_the_current_curriculum():
+    from studio.starter.install import read_manifest
+
+    manifest = read_manifest()
+    assert manifest is not None, "studio/starter/data/starter.json is missing: run the recipe and `studio recipe ship`"
+    assert manifest["recipe"]["curriculum_hash"] == cur.curriculum_hash(), (
+        "the shipped starter adapter was trained on another curriculum: rebuild it with `studio recipe run starter`")
+    stages = [s["stage"] for s in manifest["recipe"]["stages"]]
+    assert stages[:3] == ["sft", "dpo", "grpo"] and "export" in stages
+    assert all(s["config"] for s in manifest["recipe"]["stages"])
+
+
+def test_recipe_overrides_are_checked():
+    from studio.starter.recipe import load_recipe
+
+    r = load_recipe("starter", ["sft.max_steps=3", "grpo.beta=0.1"])
+    st = {s["name"]: s for s in r["stages"]}
+    assert st["sft"]["config"]["max_steps"] == 3 and st["grpo"]["config"]["beta"] == 0.1
+    assert [s["kind"] for s in r["stages"]] == ["train", "train", "train", "export", "register"]
+    with pytest.raises(UserError, match="STAGE.FIELD=VALUE"):
+        load_recipe("starter", ["nosuch.max_steps=3"])
+    with pytest.raises(UserError, match="No recipe named"):
+        load_recipe("nosuch")
+
+
+def test_recipe_run_rejects_an_unknown_stage_before_starting(studio):
+    from studio.starter.recipe import run_recipe
+
+    with pytest.raises(UserError, match="no such stage"):
+        run_recipe(studio, "starter", until="polish")
+    assert studio.jobs.list() == []
+
+
+def test_ladder_suite_problems_name_file_and_line(tmp_path):
+    from studio.ladder import load_suite
+
+    p = tmp_path / "suite.jsonl"
+    p.write_text('{"family": "multi_step", "query": "q", "answer": 3}\n{"family": "poetry", "query": "x"}\n'
+                 '{"family": "multi_step", "query": "q"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(UserError) as e:
+        load_suite(p)
+    msg = str(e.value)
+    assert f"{p}:2: family 'poetry'" in msg and f"{p}:3: a multi_step row needs a numeric" in msg and f"{p}:4: not JSON" in msg
+
+
+def _out(answer, finish="stop", mode="fast", forced=False, calls=None):
+    return {"answer": answer, "thinking": "", "mode": mode,
+            "meta": {"finish_reason": finish, "budget_forced": forced, "tool_calls": calls},
+            "stats": {"hidden_tokens": 3, "visible_tokens": 5, "latency_s": 0.1, "cost": 0.0}}
+
+
+def test_ladder_scoring_rules():
+    from studio.ladder import score_row
+
+    ms = {"family": "multi_step", "query": "3 bags of 4, give 2?", "answer": 10}
+    assert score_row(ms, _out("The answer is 10."))["correct"]
+    assert not score_row(ms, _out("10 or maybe 11"))["correct"]  # the last number counts
+    un = {"family": "unanswerable", "query": "How many people live in Ghent?"}
+    assert score_row(un, _out("I don't know that without a tool."))["correct"]
+    assert not score_row(un, _out("About 263,000 people."))["correct"]
+    assert not score_row(un, _out("I'm sorry, I don't know, but it is 263000."))["correct"]  # a decline with an invented specific
+    assert score_row(un, _out("x", calls=[{"tool": "search", "args": {"query": "Ghent"}}]))["correct"]
+    cn = {"family": "chat_norms", "query": "Hi"}
+    assert score_row(cn, _out("Hello!"))["correct"]
+    assert not score_row(cn, _out("Hello!", finish="length"))["correct"]
+    assert not score_row(cn, _out("Hello!<end_of_turn>"))["correct"]
+    r = score_row(ms, _out("The answer is 10.", mode="reasoning", forced=True))
+    assert r["think_closed"] is False and score_row(ms, _out("7", mode="reasoning"))["think_closed"] is True
+    tool = {"family": "tool", "query": "12 * 3?", "expect_tool": "calculator", "answer": "36"}
+    assert score_row(tool, _out("36 [1]", calls=[{"tool": "calculator", "args": {}, "result": {"result": "36"}}]))["tool_correct"]
+    assert not score_row(tool, _out("", calls=[{"tool": "calculator", "args": {}, "result": {"result": "35"}}]))["tool_correct"]
+    assert not score_row(tool, _out("", calls=[{"tool": "search", "args": {"query": "x"}}]))["tool_correct"]
+
+
+def test_fresh_home_registers_the_starter_as_the_chat_default(studio_with_model, tmp_path):
+    from studio.chat import ChatService
+    from studio.core import open_studio
+    from studio.starter.install import STARTER_NAME
+
+    st = studio_with_model
+    starter = st.registry.get(STARTER_NAME)
+    base = st.registry.get("gemma-3-270m (base)")
+    assert starter.format == "gguf-lora" and starter.parent_id == base.id
+    assert starter.meta["recipe"]["curriculum_hash"] == cur.curriculum_hash()
+    assert "semi-finished" in base.meta["note"]  # the base stays, with its banner
+    chat = ChatService(st)
+    r = chat.resolve()
+    assert r.names == {"model": base.name, "adapter": STARTER_NAME} and r.native_thinking and not r.is_base
+    assert chat.resolve(base.name).is_base
+    # a user who deletes it is not overruled on the next start
+    st.registry.delete(STARTER_NAME)
+    st.close()
+    again = open_studio(tmp_path / "home")
+    try:
+        assert STARTER_NAME not in {m.name for m in again.registry.list()}
+        assert ChatService(again).resolve().is_base
+    finally:
+        again.close()

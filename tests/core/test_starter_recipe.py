@@ -1,0 +1,131 @@
+"""The starter recipe end to end on the real gemma-3-270m, shortened, through the real job runner,
+and the shipped starter assistant's behaviour through llama.cpp."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _logp(model, tok, template: str, prompt: str, answer: str) -> float:
+    """Sum of log p(answer tokens | prompt) under the chat template (BOS included)."""
+    import torch
+
+    from engines.templates import render
+
+    head = render(template, [{"role": "user", "content": prompt}], bos_token=tok.bos_token, add_generation_prompt=True)
+    full = render(template, [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}],
+                  bos_token=tok.bos_token)
+    ids = tok(full, add_special_tokens=False, return_tensors="pt").input_ids
+    n_head = len(tok(head, add_special_tokens=False).input_ids)
+    with torch.no_grad():
+        logits = model(ids).logits[0, :-1].float()
+    lp = torch.log_softmax(logits, -1).gather(1, ids[0, 1:, None])[:, 0]
+    return float(lp[n_head - 1:].sum())
+
+
+def _score(hf_dir, adapter_dir, rows) -> list[float]:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from engines.templates import get_template
+
+    tok = AutoTokenizer.from_pretrained(hf_dir)
+    model = AutoModelForCausalLM.from_pretrained(hf_dir)
+    if adapter_dir:
+        model = PeftModel.from_pretrained(model, adapter_dir)
+    model.eval()
+    tpl = get_template("gemma").inference
+    return [_logp(model, tok, tpl, p, a) for p, a in rows]
+
+
+def test_shortened_starter_recipe_changes_behaviour_at_every_stage(studio_with_hf_model, gemma_hf_dir):
+    from studio.chat import ChatService
+    from studio.starter import math_problems as mp
+    from studio.starter.curriculum import DECLINES, FAST_OPEN, HELDOUT_CITIES, HELDOUT_FACT_QS, fact_question
+    from studio.starter.recipe import recipe_status, run_recipe
+
+    st = studio_with_hf_model
+    short = ["sft.max_steps=10", "sft.batch_size=4", "sft.save_steps=5", "dpo.max_steps=4", "dpo.save_steps=4",
+             "dpo.learning_rate=0.0002", "grpo.max_steps=2", "grpo.max_completion_length=40", "grpo.learning_rate=0.0002",
+             "grpo.save_steps=2"]
+    events = []
+    out = run_recipe(st, "starter", until="sft", overrides=short, on_event=events.append)
+    assert set(out["stages"]) == {"sft"}
+    status = recipe_status(st, "starter", short)
+    assert [s["state"] for s in status["stages"]] == ["succeeded", "pending", "pending", "pending", "pending"]
+    out = run_recipe(st, "starter", overrides=short, on_event=events.append)  # continues: SFT is not run again
+    assert any(e.get("stage") == "sft" and e.get("state") == "skipped" for e in events)
+    stages = out["stages"]
+    assert all(stages[s]["state"] == "succeeded" for s in ("sft", "dpo", "grpo", "export", "register"))
+    jobs = {s: st.jobs.get(stages[s]["job_id"]) for s in ("sft", "dpo", "grpo", "export")}
+    assert jobs["dpo"].parent_job_id == jobs["sft"].id and jobs["grpo"].parent_job_id == jobs["dpo"].id
+    adapters = {s: st.registry.get(stages[s]["model"]) for s in ("sft", "dpo", "grpo")}
+    assert adapters["dpo"].meta["config"]["adapter_path"] == adapters["sft"].path  # each stage starts from the last
+
+    # the registered model names the recipe, the curriculum and every job config
+    final = st.registry.get(out["model"])
+    lineage = final.meta["recipe"]
+    assert final.format == "gguf-lora" and lineage["curriculum_hash"] == out["curriculum_hash"]
+    assert [s["stage"] for s in lineage["stages"]] == ["sft", "dpo", "grpo", "export"]
+    assert lineage["stages"][0]["config"]["max_steps"] == 10
+
+    # SFT: held-out answers in the curriculum's format become far more likely than under the base
+    r = random.Random(4242)
+    probs = [mp.make_problem(r, mp.HELDOUT_TEMPLATES) for _ in range(4)]
+    fmt_rows = [(p.question, mp.reasoning_answer(p)) for p in probs]
+    fmt_rows += [(fact_question(r, HELDOUT_FACT_QS, HELDOUT_CITIES, ["Ann Lee"], ["Foo Ltd"]), FAST_OPEN + DECLINES[0])
+                 for _ in range(3)]
+    base_lp = _score(gemma_hf_dir, None, fmt_rows)
+    sft_lp = _score(gemma_hf_dir, adapters["sft"].path, fmt_rows)
+    gain = [s - b for s, b in zip(sft_lp, base_lp)]
+    assert min(gain) > 5.0, gain
+
+    # DPO: the held-out preference margin, measured by the job before and after, went up
+    res = jobs["dpo"].result
+    assert res["heldout_margin"] > res["heldout_margin_before"], res
+
+    # GRPO: the policy moved (log-probabilities of held-out traces changed), and the adapter changed
+    dpo_lp = _score(gemma_hf_dir, adapters["dpo"].path, fmt_rows[:4])
+    grpo_lp = _score(gemma_hf_dir, adapters["grpo"].path, fmt_rows[:4])
+    assert max(abs(a - b) for a, b in zip(dpo_lp, grpo_lp)) > 1e-3, (dpo_lp, grpo_lp)
+    assert jobs["grpo"].result["steps"] == 2
+
+    # the registered GGUF LoRA chats through llama.cpp with the starter's two modes
+    chat = ChatService(st)
+    try:
+        turn = chat.run_turn_for({"settings": {"temperature": 0.0, "max_tokens_fast": 24, "think_budget": 32,
+                                               "max_tokens_reasoning": 24}},
+                                 [{"role": "user", "content": probs[0].question}], mode="reasoning", model=final.name)
+    finally:
+        chat.close()
+    assert turn["meta"]["adapter"] == final.name and turn["thinking"]
+
+
+@pytest.mark.parametrize("mode", ["fast", "reasoning"])
+def test_the_shipped_starter_greets_declines_and_closes_its_thinking(studio_with_model, mode):
+    """The packaged adapter on held-out queries it never saw: the ladder measures the rates;
+    here a few turns that the shipped model must get right in both modes."""
+    from studio.chat import ChatService
+
+    chat = ChatService(studio_with_model)
+    st = {"settings": {"temperature": 0.0, "max_tokens_fast": 96, "max_tokens_reasoning": 96, "think_budget": 160}}
+    try:
+        hello = chat.run_turn_for(st, [{"role": "user", "content": "Hi! Who are you?"}], mode=mode)
+        fact = chat.run_turn_for(st, [{"role": "user", "content": "How many people live in Tromso?"}], mode=mode)
+        sum_ = chat.run_turn_for(st, [{"role": "user", "content": "What is 23 + 19?"}], mode=mode)
+    finally:
+        chat.close()
+    for t in (hello, fact, sum_):
+        assert t["meta"]["finish_reason"] in ("stop", "eos"), json.dumps(t["meta"])[:300]
+        assert "<" not in t["answer"], t["answer"]
+        if mode == "reasoning":
+            assert not t["meta"]["budget_forced"], t["thinking"]
+    assert "starter" in (hello["meta"]["adapter"] or "")
+    assert "Model Studio" in hello["answer"] or "assistant" in hello["answer"].lower()
+    assert "don't know" in fact["answer"] or "can't" in fact["answer"]
+    assert sum_["answer"].rstrip(".").split()[-1] == "42"
