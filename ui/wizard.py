@@ -501,7 +501,9 @@ class ReviewPage(QWizardPage):
         )
         from ui.dataset_table import run_in_thread
 
-        run_in_thread(self.wiz.service.estimate, self.plan, on_done=self._show_estimate, owner=self.wiz)
+        from studio.estimates import review_estimate
+
+        run_in_thread(review_estimate, self.wiz.service, self.plan, on_done=self._show_estimate, owner=self.wiz)
         self.completeChanged.emit()
 
     def _show_estimate(self, est: dict) -> None:
@@ -514,9 +516,14 @@ class ReviewPage(QWizardPage):
         self.bar.setFormat(f"{_gib(est['total_bytes'])} of {_gib(free)} free ({pct}%)")
         self.bar.setStyleSheet("QProgressBar::chunk { background: %s; }" % ("#e53935" if not est["fits"] else "#43a047"))
         self.device.setText(f"Device: {est['device']['description']}")
+        conversion = est.get("conversion_seconds") or 0
+        duration = f"estimated duration <b>{_duration(est['seconds'])}</b>"
+        if conversion:
+            duration += (f": {_duration(est['training_seconds'])} of training plus about {_duration(conversion)} to convert "
+                         "the GGUF base to Hugging Face format once (cached for later runs)")
         self.run_info.setText(
-            f"About <b>{est['tokens']:,}</b> tokens over <b>{est['steps']:,}</b> steps; "
-            f"estimated duration <b>{_duration(est['seconds'])}</b> ({est['lora_parameters']:,} LoRA parameters)."
+            f"About <b>{est['tokens']:,}</b> tokens over <b>{plural(est['steps'], 'step')}</b>; {duration}. "
+            f"LoRA trains <b>{est['lora_parameters']:,}</b> parameters (the count the trainer reports)."
         )
         self.warning.setText("⚠ " + est["warning"] if est["warning"] else "")
         self.warning.setVisible(bool(est["warning"]))
