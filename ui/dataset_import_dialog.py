@@ -47,6 +47,7 @@ class ImportDialog(QDialog):
         self.path_edit = QLineEdit(path)
         self.path_edit.setPlaceholderText("a .jsonl, .json, .csv, .parquet file or a save_to_disk folder")
         browse = QPushButton("Browse…")
+        browse.setAutoDefault(False)  # Enter in the File field accepts the typed path, it does not open the chooser
         browse.clicked.connect(self._browse)
         row.addWidget(self.path_edit, 1)
         row.addWidget(browse)

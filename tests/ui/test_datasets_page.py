@@ -249,3 +249,21 @@ def test_reward_model_button_shows_only_when_the_preference_area_can_score(qtbot
     hidden = RateView(studio, DatasetService(studio))
     qtbot.addWidget(hidden)
     assert hidden.score_button.isHidden()
+
+
+def test_enter_in_the_import_file_field_accepts_the_path_without_opening_the_chooser(qtbot, studio, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from studio.datasets.service import DatasetService
+    from ui.dataset_import_dialog import ImportDialog
+
+    f = tmp_path / "rows.jsonl"
+    f.write_text(json.dumps({"prompt": "hi", "completion": "hello"}) + "\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: pytest.fail("Enter opened the file chooser"))
+    dlg = ImportDialog(DatasetService(studio))
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.path_edit.setFocus()
+    dlg.path_edit.setText(str(f))
+    qtbot.keyClick(dlg.path_edit, Qt.Key.Key_Return)
+    assert dlg.path_edit.text() == str(f)
