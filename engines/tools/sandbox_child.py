@@ -590,15 +590,47 @@ def main():
         os._exit(1)
 
 
-def _run_tests(source, tests, nonce, proof_fd, _write=os.write, _exit=os._exit):
-    """Run the code, then the tests, in one namespace; only if both finish, prove it with the nonce.
+def _strict_eq(a, b):
+    """`==` for the tests: an object of a class the completion defined never equals a value of
+    any other class (the always-equal `__eq__` hack), whatever its `__eq__` says."""
+    defined_a, defined_b = type(a).__module__ == "__main__", type(b).__module__ == "__main__"
+    if defined_a != defined_b:
+        return False
+    return bool(a == b)
 
-    SystemExit or os._exit in the code ends the run before the proof is written, so an
-    early exit scores as a failure whatever the exit status."""
-    glb = {"__name__": "__main__", "__builtins__": __builtins__}
+
+def _strict_tests(tests):
+    """The tests with every `x == y` / `x != y` going through _strict_eq."""
+    import ast
+
+    class Strict(ast.NodeTransformer):
+        def visit_Compare(self, node):
+            self.generic_visit(node)
+            if len(node.ops) != 1 or not isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+                return node
+            call = ast.Call(ast.Name("__studio_strict_eq__", ast.Load()), [node.left, node.comparators[0]], [])
+            return call if isinstance(node.ops[0], ast.Eq) else ast.UnaryOp(ast.Not(), call)
+
+    return compile(ast.fix_missing_locations(Strict().visit(ast.parse(tests))), "<tests>", "exec")
+
+
+def _run_tests(source, tests, nonce, proof_fd, _write=os.write, _exit=os._exit, _exec=exec, _compile=compile,
+               _dict=dict, _builtins=__builtins__):
+    """Run the code, then the tests; only if both finish, prove it with the nonce.
+
+    SystemExit or os._exit in the code ends the run before the proof is written, so an early
+    exit scores as a failure whatever the exit status. Everything the harness calls after the
+    code ran was bound before it (default arguments), so rebinding builtins changes nothing
+    here; the tests run with a copy of the builtins taken before the code ran, and the names
+    the code defined, minus any that shadow a builtin."""
+    pristine = _dict(vars(_builtins) if not isinstance(_builtins, dict) else _builtins)
     try:
-        exec(compile(source, "<completion>", "exec"), glb)  # noqa: S102
-        exec(compile(tests, "<tests>", "exec"), glb)  # noqa: S102
+        strict = _strict_tests(tests)
+        glb = {"__name__": "__main__", "__builtins__": _dict(pristine)}
+        _exec(_compile(source, "<completion>", "exec"), glb)  # noqa: S102
+        tglb = {k: v for k, v in glb.items() if k not in pristine}
+        tglb.update(__name__="__main__", __builtins__=_dict(pristine), __studio_strict_eq__=_strict_eq)
+        _exec(strict, tglb)  # noqa: S102
     except BaseException as e:  # noqa: BLE001 - any way out of the code or the tests is a failure
         try:
             sys.stderr.write(f"{type(e).__name__}: {e}\n")
