@@ -233,7 +233,7 @@ class Registry:
                 raise UserError(str(e), hint="import a .gguf model file or a Hugging Face model directory") from e
             kind = "adapter" if info.kind == "adapter" else "base"
             m = Model(
-                name=name or p.stem,
+                name=checked_model_name(name or p.stem),
                 kind=kind,
                 format="gguf-lora" if kind == "adapter" else "gguf",
                 path=str(p),
@@ -248,7 +248,7 @@ class Registry:
             except HFDirError as e:
                 raise UserError(str(e)) from e
             m = Model(
-                name=name or p.name,
+                name=checked_model_name(name or p.name),
                 kind="adapter" if info.is_peft_adapter else "base",
                 format="peft" if info.is_peft_adapter else "hf",
                 path=str(p),
@@ -335,6 +335,22 @@ class Registry:
         m.file_size = info.file_size
         m.chat_template = info.chat_template
         m.is_instruct = info.chat_template is not None
+
+
+MAX_MODEL_NAME = 200
+
+
+def checked_model_name(name: str) -> str:
+    """A model name from an import (the user's --name, or the file's): studio code builds file
+    names from model names, so one must not be a path or hold control characters."""
+    n = str(name).strip()
+    bad = [ch for ch in n if not ch.isprintable()]
+    if not n or n in (".", "..") or "/" in n or "\\" in n or bad or len(n) > MAX_MODEL_NAME:
+        raise UserError(
+            f"{n[:MAX_MODEL_NAME]!r} cannot be a model name",
+            hint=f"pass --name with up to {MAX_MODEL_NAME} printable characters and no / or \\",
+        )
+    return n
 
 
 def _expected_sha() -> str:
