@@ -76,10 +76,11 @@ class _Running:
 class JobManager:
     """Submit, watch, cancel and resume jobs of one data home."""
 
-    def __init__(self, db: Database, home: Home, *, cancel_grace_s: float = 20.0):
+    def __init__(self, db: Database, home: Home, *, cancel_grace_s: float = 20.0, intake_interval_s: float = 0.25):
         self.db = db
         self.home = home
         self.cancel_grace_s = cancel_grace_s
+        self.intake_interval_s = intake_interval_s  # events gather this long between commits
         self._subscribers: list[Subscriber] = []
         self._running: dict[int, _Running] = {}
         self._lock = threading.RLock()
@@ -356,6 +357,10 @@ class JobManager:
         threading.Thread(target=self._watch, args=(run,), name=f"job-{job_id}", daemon=True).start()
 
     def _watch(self, run: _Running) -> None:
+        """Read the child's JSON lines in batches: everything that arrived since the last read is
+        parsed and stored in one transaction, then published. At most one commit per
+        `intake_interval_s`, so a fast job (tens of events a second) costs the window's process
+        a few commits a second instead of one per event."""
         job_id = run.job_id
         with self.db.session() as s:
             seq = s.scalar(select(JobEvent.seq).where(JobEvent.job_id == job_id).order_by(JobEvent.seq.desc()).limit(1)) or 0
@@ -363,25 +368,40 @@ class JobManager:
         result: dict[str, Any] | None = None
         stop_reason = None
         assert run.proc.stdout is not None
-        for raw in run.proc.stdout:
-            line = raw.decode("utf-8", errors="replace").strip()
-            if not line:
-                continue
-            try:
-                event = json.loads(line)
-                if not isinstance(event, dict) or "type" not in event:
-                    raise ValueError
-            except ValueError:
-                event = {"type": "log", "message": line, "ts": time.time()}
-            seq += 1
-            self._store_event(job_id, seq, event)
-            if event["type"] == "error":
-                last_error = event
-            elif event["type"] == "done":
-                result = event.get("result") or {}
-            elif event["type"] == "stopped":
-                stop_reason = event.get("reason")
-            self._publish(job_id, {"seq": seq, **event})
+        fd = run.proc.stdout.fileno()
+        partial = b""
+        while True:
+            chunk = os.read(fd, 1 << 16)  # blocks until the child writes, or its end of the pipe closes
+            if chunk:
+                *lines, partial = (partial + chunk).split(b"\n")
+            else:  # the child is gone: a last line without a newline still counts
+                lines, partial = [partial], b""
+            batch = []
+            for raw in lines:
+                line = raw.decode("utf-8", errors="replace").strip()
+                if not line:
+                    continue
+                try:
+                    event = json.loads(line)
+                    if not isinstance(event, dict) or "type" not in event:
+                        raise ValueError
+                except ValueError:
+                    event = {"type": "log", "message": line, "ts": time.time()}
+                seq += 1
+                batch.append((seq, event))
+                if event["type"] == "error":
+                    last_error = event
+                elif event["type"] == "done":
+                    result = event.get("result") or {}
+                elif event["type"] == "stopped":
+                    stop_reason = event.get("reason")
+            if batch:
+                self._store_events(job_id, batch)
+                for n, event in batch:
+                    self._publish(job_id, {"seq": n, **event})
+            if not chunk:
+                break
+            time.sleep(self.intake_interval_s)  # let the next events gather into one transaction
         code = run.proc.wait()
         with self._lock:
             self._running.pop(job_id, None)
@@ -401,13 +421,15 @@ class JobManager:
                 self._finish(job_id, "succeeded", result={**(result or {}), **extra}, message="finished")
         elif code == EXIT_STOPPED:
             self._finish(job_id, "interrupted", message=f"stopped ({stop_reason}); Resume continues from the last checkpoint")
+        elif code < 0 and last_error is None:
+            # killed from outside (kill -9, the OOM killer, a shutdown): its checkpoints are whole
+            error = f"The job process was killed by {signal.Signals(-code).name}"
+            hint = ("Resume continues from the last checkpoint; if the machine ran out of memory, "
+                    "use a smaller batch or a shorter max length")
+            self._finish(job_id, "interrupted", error=error, hint=hint, message=error)
         else:
             if last_error is not None:
                 error, hint = last_error.get("message", "failed"), last_error.get("hint")
-            elif code < 0:
-                sig = signal.Signals(-code).name
-                error = f"The job process was killed by {sig}"
-                hint = "if the machine ran out of memory, use a smaller batch or a shorter max length"
             else:
                 error, hint = f"The job process exited with code {code}", None
             self._finish(job_id, "failed", error=error, hint=hint, message=error)
@@ -425,19 +447,22 @@ class JobManager:
         module, func = target.split(":")
         return getattr(importlib.import_module(module), func)(self.db, self.home, job) or {}
 
-    def _store_event(self, job_id: int, seq: int, event: dict[str, Any]) -> None:
-        data = {k: v for k, v in event.items() if k not in ("type", "ts")}
+    def _store_events(self, job_id: int, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        """Store (seq, event) pairs and the job row's step/message they imply, in one transaction."""
+        values: dict[str, Any] = {}
         with self.db.session() as s:
-            s.add(JobEvent(job_id=job_id, seq=seq, type=event["type"], ts=float(event.get("ts", time.time())), data=data))
-            if event["type"] == "progress":
-                values: dict[str, Any] = {"step": int(event.get("step", 0)), "total": int(event.get("total", 0))}
-                if "loss" in event:
-                    values["message"] = f"step {values['step']}/{values['total']} · loss {float(event['loss']):.4f}"
-                else:
+            for seq, event in batch:
+                data = {k: v for k, v in event.items() if k not in ("type", "ts")}
+                s.add(JobEvent(job_id=job_id, seq=seq, type=event["type"], ts=float(event.get("ts", time.time())), data=data))
+                if event["type"] == "progress":
+                    values.update(step=int(event.get("step", 0)), total=int(event.get("total", 0)))
                     values["message"] = f"step {values['step']}/{values['total']}"
+                    if "loss" in event:
+                        values["message"] += f" · loss {float(event['loss']):.4f}"
+                elif event["type"] == "log":
+                    values["message"] = str(event.get("message", ""))[:500]
+            if values:
                 s.execute(update(Job).where(Job.id == job_id).values(**values))
-            elif event["type"] == "log":
-                s.execute(update(Job).where(Job.id == job_id).values(message=str(event.get("message", ""))[:500]))
 
     def _finish(self, job_id: int, state: str, *, error=None, hint=None, result=None, message=None) -> None:
         with self.db.session() as s:
