@@ -71,8 +71,11 @@ class JobContext:
     def emit(self, type: str, **data: Any) -> None:
         event = {"type": type, "ts": time.time(), **data}
         line = json.dumps(event, default=_json_default)
-        self._events.write(line + "\n")
-        self._events.flush()
+        try:
+            self._events.write(line + "\n")
+            self._events.flush()
+        except OSError:  # a full disk: the parent still hears the event (and most need it: the error)
+            pass
         if self._pipe_broken:
             return
         try:
@@ -106,7 +109,10 @@ class JobContext:
         return best[1] if best else None
 
     def close(self) -> None:
-        self._events.close()
+        try:
+            self._events.close()
+        except OSError:  # the last lines could not be flushed to a full disk
+            pass
 
 
 def _alive(pid: int) -> bool:

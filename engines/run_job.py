@@ -74,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STOPPED
     except BaseException as e:  # noqa: BLE001 - the child reports every failure as an event
         message, hint = describe_error(e)
-        traceback.print_exc(file=sys.stderr)
         ctx.emit("error", message=message, hint=hint, exception=type(e).__name__)
+        try:  # after the event: stderr is log.txt, which may sit on the disk that just filled up
+            traceback.print_exc(file=sys.stderr)
+        except OSError:
+            pass
         return EXIT_FAILED
     finally:
         ctx.close()

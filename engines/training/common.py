@@ -397,7 +397,7 @@ def make_callback(
 
 # ---- train, with the errors users hit ------------------------------------------------------------
 def train_with_recovery(trainer, resume_from: str | os.PathLike | None, *, batch_size: int, max_length: int):
-    """trainer.train(), resuming optimizer/scheduler/RNG from a checkpoint; OOM and ENOSPC explained."""
+    """trainer.train(), resuming optimizer/scheduler/RNG from a checkpoint; OOM and a full disk explained."""
     import torch
     from transformers.trainer_callback import PrinterCallback
 
@@ -410,13 +410,81 @@ def train_with_recovery(trainer, resume_from: str | os.PathLike | None, *, batch
             f"The GPU ran out of memory at batch size {batch_size} and max length {max_length}",
             hint="use a smaller batch size, a shorter max length, gradient checkpointing or QLoRA",
         ) from e
-    except OSError as e:
-        if e.errno == errno.ENOSPC:
-            raise TrainingError(
-                f"The disk is full while saving a checkpoint ({e.filename or 'checkpoint'})",
-                hint="free disk space, then Resume the job from its last complete checkpoint",
-            ) from e
-        raise
+    except Exception as e:
+        staging = Path(trainer.args.output_dir) if hasattr(trainer, "args") else None
+        if not disk_full(e, staging):
+            raise
+        if staging is not None:  # a half-written checkpoint: useless, and it holds the space that is left
+            for partial in staging.glob("checkpoint-*"):
+                shutil.rmtree(partial, ignore_errors=True)
+        where = getattr(e, "filename", None) or staging or "a checkpoint"
+        raise TrainingError(
+            f"The disk is full while saving a checkpoint ({where}): {describe_disk(where)}",
+            hint="free disk space there, then Resume the job from its last complete checkpoint",
+        ) from e
+
+
+_CHECKPOINT_ROOM = 64 << 20  # less free space than this after a failed checkpoint write: the disk is full
+
+
+def disk_full(exc: BaseException, where: str | os.PathLike | None) -> bool:
+    """Whether exc means the disk ran out of space. Each writer says it differently: Python's
+    OSError carries errno 28, the Rust writers (safetensors, tokenizers) say "os error 28", and
+    torch's C++ writer only fails an internal check ("unexpected pos"), so that one is judged by
+    the space left on the disk it was writing to."""
+    e: BaseException | None = exc
+    while e is not None:
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            return True
+        text = str(e)
+        if "No space left on device" in text or "os error 28" in text:
+            return True
+        if where is not None and isinstance(e, RuntimeError) and "inline_container" in text:
+            try:
+                return shutil.disk_usage(_existing(Path(where))).free < _CHECKPOINT_ROOM
+            except OSError:
+                return False
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def describe_disk(path: str | os.PathLike) -> str:
+    """'/mount/point (device, 1.2 MB free of 3.0 GB)': the disk that holds path, as df names it."""
+    p = _existing(Path(path))
+    mount = p
+    while not os.path.ismount(mount) and mount != mount.parent:
+        mount = mount.parent
+    device = ""
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 2 and parts[1].replace("\\040", " ") == str(mount):
+                    device = f"{parts[0]}, {parts[2]}, "  # the last match is the mount on top
+    except OSError:
+        pass
+    try:
+        usage = shutil.disk_usage(mount)
+    except OSError:
+        return str(mount)
+    return f"{mount} ({device}{_human(usage.free)} free of {_human(usage.total)})"
+
+
+def _existing(p: Path) -> Path:
+    p = p.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _human(n: float) -> str:
+    if n < 1024:
+        return f"{n:.0f} bytes"
+    for unit in ("KB", "MB", "GB"):
+        n /= 1024
+        if n < 1024:
+            break
+    return f"{n:.1f} {unit}"
 
 
 def finish_adapter(trainer, tokenizer, out_dir: Path, template_training: str, meta: dict[str, Any]) -> Path:
