@@ -196,3 +196,15 @@ def test_reward_model_penalises_gaming_below_an_honest_reply(way):
     honest, gamed = rm([QUESTION, QUESTION], [HONEST, RM_GAMES[way]])
     assert honest == raw[0]  # an honest reply keeps the model's own score
     assert gamed <= honest - 1.0, f"{way}: {gamed} is not put below the honest {honest} (raw {raw})"
+
+
+def test_code_tests_refuses_to_run_model_code_in_reduced_mode(monkeypatch):
+    """Where only the audit hook would hold, the GRPO job stops with the reason; it does not
+    quietly score every completion 0 or run the code half-guarded."""
+    import functools
+
+    import engines.tools.sandbox as sandbox
+
+    monkeypatch.setattr(sandbox, "SandboxLimits", functools.partial(sandbox.SandboxLimits, kernel_layers=False))
+    with pytest.raises(sandbox.SandboxRefused, match="only the audit hook and rlimits would hold"):
+        make_code_tests(CodeLimits())([QUESTION], [HONEST_CODE], tests=[TESTS])
