@@ -275,3 +275,34 @@ def test_seccomp_program_denies_every_call_the_issue_names():
     assert all(_DENIED[n][0] in denied for n in named)
     assert (0x35, 0, 1, 0x40000000) in prog  # x32 numbers
     assert prog[:3] == [(0x20, 0, 0, 4), (0x15, 1, 0, 0xC000003E), (0x06, 0, 0, 0x80000000)]  # other ABIs: killed
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or not _seccomp_supported(), reason="x86_64 syscall numbers")
+def test_seccomp_filter_alone_refuses_signals_out_of_the_group_and_the_named_calls():
+    """Other layers mask the filter in the suite (the pid namespace hides the app's pid; on a
+    kernel with Landlock ABI < 6 nothing else stops kill): here it is installed alone."""
+    code = """
+import ctypes, errno, os, json, sys
+sys.path.insert(0, sys.argv[1])
+from engines.tools import sandbox_child
+assert sandbox_child._seccomp().startswith("on")
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def call(nr, *args):
+    rc = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])
+    return 0 if rc >= 0 else errno.errorcode[ctypes.get_errno()]
+print(json.dumps({
+    "kill_parent": call(62, os.getppid(), 0), "kill_everyone": call(62, -1, 0),
+    "kill_own_group": call(62, 0, 0), "kill_self": call(62, os.getpid(), 0),
+    "kill_parent_high_bits_set": call(62, (1 << 32) | os.getppid(), 0),
+    "tgkill_parent": call(234, os.getppid(), os.getppid(), 0), "tgkill_self": call(234, os.getpid(), os.getpid(), 0),
+    "tkill": call(200, os.getppid(), 0), "io_uring_setup": call(425, 8, 0), "mknodat": call(259, -100, 0, 0, 0),
+    "x32_getpid": call(0x40000000 + 39), "reboot": call(169, 0, 0, 0), "unshare": call(272, 0),
+}))
+"""
+    out = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    allowed = {"kill_own_group", "kill_self", "tgkill_self"}
+    assert {k for k, v in got.items() if v == 0} == allowed, got
+    assert all(v == "EPERM" for k, v in got.items() if k not in allowed), got
