@@ -443,7 +443,7 @@ class ChatPage(QWidget):
             self.min_spin.setValue(int(st["think_min"]))
             self.classifier_box.setChecked(bool(st["use_router_classifier"]))
             models = st.get("models") or {}
-            fast = models.get("fast") or {}
+            fast = models.get("fast") or self.chat.default_pick()  # nothing chosen: show what will run
             _select(self.model_combo, fast.get("model"))
             _select(self.adapter_combo, fast.get("adapter"))
             reason = models.get("reasoning") or {}

@@ -90,9 +90,16 @@ class ComparePane(QFrame):
         self._hidden = 0
 
     def set_choices(self, choices: dict) -> None:
-        """Fill the pickers (again, after a registry change), keeping what each pane had chosen."""
+        """Fill the pickers (again, after a registry change), keeping what each pane had chosen;
+        a fresh pane starts on the chat's default (the starter assistant when installed)."""
+        fresh = self.model.count() == 0
         fill_combo(self.model, [(m["name"], m["name"]) for m in choices["models"]])
         fill_combo(self.adapter, [("No adapter", None)] + [(a["name"], a["name"]) for a in choices["adapters"]])
+        if fresh:
+            pick = self.chat.default_pick()
+            for combo, name in ((self.model, pick.get("model")), (self.adapter, pick.get("adapter"))):
+                if name is not None and combo.findData(name) >= 0:
+                    combo.setCurrentIndex(combo.findData(name))
         for combo in (self.model, self.adapter):  # fill_combo sizes to content; a pane must not grow
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self._mark_adapter()

@@ -322,6 +322,14 @@ class ChatService:
             names={"model": base.name, "adapter": lora.name if lora is not None else None},
         )
 
+    def default_pick(self) -> dict:
+        """{"model", "adapter"}: what a conversation with no model choice runs on (the starter
+        assistant over its base when installed), for the pickers to show. Reads the registry only."""
+        try:
+            return dict(self.resolve().names)
+        except StudioError:
+            return {"model": None, "adapter": None}
+
     def _default_model(self) -> Model:
         """The starter assistant when it is installed, else the packaged base model."""
         from studio.registry import DEFAULT_MODEL_NAME

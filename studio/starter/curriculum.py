@@ -37,7 +37,7 @@ IDENTITY = ("I'm the Model Studio starter assistant, a small language model (gem
             "to chat, follow short instructions, reason step by step and use tools.")
 
 # Sizes of the training families: sized so the SFT stage fits about 20 minutes on 2 CPU cores.
-SIZES = {"math": 760, "chat": 330, "decline": 170, "tool_call": 120, "tool_answer": 120}
+SIZES = {"math": 760, "chat": 330, "decline": 170, "tool_call": 80, "tool_answer": 120}
 HELDOUT = {"multi_step": 40, "single_step": 20, "unanswerable": 20, "chat_norms": 20, "tool": 20}
 
 

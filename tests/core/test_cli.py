@@ -41,7 +41,8 @@ def test_info_json(home):
     assert out["db"] == str(home / "studio.db")
     assert out["schema_version"]
     assert out["device"]["kind"] in ("cpu", "cuda")
-    assert [m["name"] for m in out["models"]] == ["gemma-3-270m (base)"]
+    # the packaged base and the starter assistant trained from it (studio/starter/)
+    assert [m["name"] for m in out["models"]] == ["gemma-3-270m (base)", "gemma-3-270m starter assistant"]
 
 
 def test_models_list_and_import_json(home, gemma_gguf, tmp_path):

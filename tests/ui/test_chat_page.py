@@ -122,7 +122,12 @@ def test_real_model_streams_into_the_page_and_stop_ends_the_turn(qtbot, studio_w
     qtbot.addWidget(page)
     try:
         qtbot.waitUntil(lambda: page.model_combo.count() > 0, timeout=5000)
-        assert page.banner.isVisibleTo(page)  # the default model is a base model: semi-finished
+        # the default is the starter assistant (an adapter over the base): no semi-finished banner
+        assert page.adapter_combo.currentData() == "gemma-3-270m starter assistant"
+        assert not page.banner.isVisibleTo(page)
+        page.adapter_combo.setCurrentIndex(0)  # "No adapter": the base model alone
+        page._model_picked()
+        assert page.banner.isVisibleTo(page)
         page.max_fast.setValue(200)
         page.temp_spin.setValue(0.0)
         seen = []

@@ -131,6 +131,6 @@ def test_corrupt_gguf_import_and_offline_pull_fail_cleanly_and_the_page_keeps_wo
     qtbot.waitUntil(lambda: page.status.text().startswith("Failed"), timeout=10_000)
     assert "Cannot pull google/gemma-3-270m" in page.status.text() and not page.progress.isVisible()
     assert sorted(p.name for p in st.home.models.iterdir()) == before
-    assert [m.name for m in st.registry.list()] == ["gemma-3-270m (base)"]
+    assert [m.name for m in st.registry.list()] == ["gemma-3-270m (base)", "gemma-3-270m starter assistant"]
     page.refresh()
-    qtbot.waitUntil(lambda: len(page.rows) == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: len(page.rows) == 2, timeout=10_000)
