@@ -110,7 +110,7 @@ class EditorDialog(QDialog):
         top = QHBoxLayout()
         top.addWidget(QLabel("Template"))
         self.template = QComboBox()
-        from engines.templates import TEMPLATES
+        from engines.templates import TEMPLATES, default_template_for
 
         for name, tpl in TEMPLATES.items():
             self.template.addItem(tpl.label, name)
@@ -119,12 +119,15 @@ class EditorDialog(QDialog):
         top.addWidget(QLabel("Tokenizer"))
         self.tokenizer = QComboBox()
         self.tokenizer.setObjectName("tokenizerModel")
+        self._base_templates: dict[str, str] = {}  # base name -> its default template (the table's count)
         for m in studio.registry.list(kind="base"):
             if m.format == "gguf":
                 self.tokenizer.addItem(m.name, m.path)
+                self._base_templates[m.name] = default_template_for(m.architecture)
         if not self.tokenizer.count():
             self.tokenizer.addItem("no base model (estimate)", None)
-        self.tokenizer.currentIndexChanged.connect(lambda _i: self._schedule())
+        self.tokenizer.currentIndexChanged.connect(self._tokenizer_changed)
+        self._tokenizer_changed()
         top.addWidget(self.tokenizer)
         top.addStretch(1)
         self.token_label = QLabel("Tokens: …")
@@ -183,26 +186,35 @@ class EditorDialog(QDialog):
         except json.JSONDecodeError as e:
             self.problem.setText(f"Not valid JSON: {e.msg} (line {e.lineno})")
             return
-        messages = shapes.as_messages(row)
-        run_in_thread(self._render_and_count, self.template.currentData(), messages,
+        run_in_thread(self._render_and_count, self.template.currentData(), row,
                       self.tokenizer.currentText(), self.tokenizer.currentData(),
                       on_done=self._show_preview, on_error=self._preview_failed, owner=self)
 
-    @staticmethod
-    def _render_and_count(template: str, messages: list[dict], model: str, gguf: str | None):
-        """Worker thread: the rendered training text and its exact token count (BOS included)."""
-        from engines.templates import get_template, render
-        from studio.datasets.tokens import counter_for
+    def _tokenizer_changed(self, _index: int = 0) -> None:
+        """Each base counts with its own default template, as the table and the quality report do."""
+        template = self._base_templates.get(self.tokenizer.currentText())
+        if template is not None:
+            self.template.setCurrentIndex(max(0, self.template.findData(template)))
+        self._schedule()
 
-        text = render(get_template(template).training, messages, bos_token="<bos>")
+    @staticmethod
+    def _render_and_count(template: str, row: dict, model: str, gguf: str | None):
+        """Worker thread: the rendered training text and its token count by the one row counter
+        (studio.datasets.tokens: the base's tokenizer, BOS included), or the shared estimate."""
+        from studio.datasets.tokens import RowCounter, counter_for, estimate_tokens, rendered_text
+
+        text = rendered_text(row, template, bos_token="<bos>")
         if not gguf:
-            return text, None, "no base model registered"
-        return text, counter_for(gguf, model).count(text, add_bos=False), model
+            return text, f"~{estimate_tokens(row)}", "no base model registered"
+        return text, RowCounter(counter_for(gguf, model), template).count(row), model
 
     def _show_preview(self, result) -> None:
         text, n, source = result
         self.preview.setPlainText(text)
-        self.token_label.setText(f"Tokens: {n}  ({source})" if n is not None else f"Tokens: ~{len(text) // 4} ({source})")
+        default = self._base_templates.get(self.tokenizer.currentText())
+        if default is not None and self.template.currentData() != default:
+            source += f", {self.template.currentText()} template; the table counts with {default}"
+        self.token_label.setText(f"Tokens: {n}  ({source})")
         try:
             row = self.current_row()
             shape = shapes.shape_for_kind(row, self.kind)

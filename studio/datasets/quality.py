@@ -2,8 +2,8 @@
 
 Every finding carries the positions of the rows it is about (up to `MAX_LINKED`), so the page
 can jump to them. Token lengths come from the base model's tokenizer when a GGUF base model
-is registered (cached in `examples.token_count`), otherwise they are estimated as chars / 4
-and the report says so. Near duplicates use MinHash over word 3-shingles with LSH banding,
+is registered (the one row counter of `studio.datasets.tokens`, cached in
+`examples.token_count`), otherwise they are estimated as chars / 4 and the report says so. Near duplicates use MinHash over word 3-shingles with LSH banding,
 verified by the Jaccard similarity of the shingle sets.
 """
 
@@ -116,45 +116,32 @@ def _finding(key: str, title: str, positions: list[int], severity: str = "warnin
             "positions": positions[:MAX_LINKED], **extra}
 
 
-def _token_counts(studio, version_id: int, tokenizer) -> tuple[dict[int, int], str]:
-    """Token count per example id of the version, computing and caching missing ones in chunks
-    (only the ids are held at once, never every example's text)."""
-    from studio.datasets.store import write_transaction
+def _token_counts(studio, version_id: int, counter) -> tuple[dict[int, int], str]:
+    """Token count per example id of the version, by the one row counter (studio.datasets.tokens)."""
+    from studio.datasets.tokens import cached_counts, estimate_tokens
 
     with studio.db.engine.connect() as c:
-        rows = c.exec_driver_sql(
-            "SELECT DISTINCT e.id, e.token_count FROM version_rows r JOIN examples e ON e.id = r.example_id"
-            " WHERE r.version_id = ?", (version_id,)).all()
-    counts = {i: n for i, n in rows if n is not None}
-    missing = [i for i, n in rows if n is None]
-    del rows
-    if not missing:
-        return counts, "tokens"
-    for start in range(0, len(missing), 5000):
-        chunk = missing[start : start + 5000]
+        ids = [i for (i,) in c.exec_driver_sql(
+            "SELECT DISTINCT r.example_id FROM version_rows r WHERE r.version_id = ?", (version_id,)).all()]
+    if counter is not None:
+        return cached_counts(studio, ids, counter), f"tokens ({counter.name}, {counter.template} template)"
+    counts: dict[int, int] = {}
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
         with studio.db.engine.connect() as c:
             data = c.exec_driver_sql(
                 f"SELECT id, data FROM examples WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk)).all()
-        texts = [(i, shapes.row_text(json.loads(d))) for i, d in data]
-        if tokenizer is None:
-            counts.update((i, max(1, len(t) // 4)) for i, t in texts)
-            continue
-        new = [(tokenizer.count(t), i) for i, t in texts]
-        counts.update((i, n) for n, i in new)
-        with write_transaction(studio.db) as con:
-            con.executemany("UPDATE examples SET token_count = ? WHERE id = ?", new)
-    if tokenizer is None:
-        return counts, "tokens (estimated: chars / 4; register a base model for exact counts)"
-    return counts, f"tokens ({tokenizer.name})"
+        counts.update((i, estimate_tokens(json.loads(d))) for i, d in data)
+    return counts, "tokens (estimated: chars / 4; register a base model for exact counts)"
 
 
 def quality_report(studio, version, *, tokenizer=None) -> dict[str, Any]:
     """The report for one DatasetVersion (plain data; `studio datasets stats --json` prints it)."""
     if tokenizer is None:
-        from studio.datasets.tokens import default_counter
+        from studio.datasets.tokens import row_counter
 
         try:
-            tokenizer = default_counter(studio)
+            tokenizer = row_counter(studio)
         except Exception:  # noqa: BLE001 - a missing tokenizer only makes counts estimates
             tokenizer = None
     counts, unit = _token_counts(studio, version.id, tokenizer)

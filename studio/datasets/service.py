@@ -28,7 +28,7 @@ from studio.datasets import shapes
 from studio.datasets.importer import ImportResult, import_file, preview
 from studio.datasets.store import VersionWriter, membership, write_transaction
 from studio.db import Dataset, DatasetVersion
-from studio.errors import NotFound, UserError
+from studio.errors import NotFound, StudioError, UserError
 
 SPLITS = ("train", "eval")
 LENGTH_SQL = "COALESCE(e.token_count, e.char_count / 4)"  # tokens when counted, else ~4 chars a token
@@ -228,15 +228,37 @@ class DatasetService:
              f" FROM version_rows r JOIN examples e ON e.id = r.example_id WHERE {' AND '.join(where)}"
              f" ORDER BY {order_by} LIMIT ?")
         params.append(limit)
+        counter = self._row_counter()
         with self.db.engine.connect() as c:
             rows = c.exec_driver_sql(q, tuple(params)).all()
+        counted = self._count_tokens(counter, [r[7] for r in rows if r[6] is None])
         out = []
         for pos, k, sp, tags, data, length, tokens, ex_id in rows:
             row = json.loads(data)
             user, answer = shapes.summary(row)
-            out.append({"position": pos, "key": k, "split": sp, "tags": tags, "length": length, "exact": tokens is not None,
-                        "user": user, "answer": answer, "example_id": ex_id, "turns": len(shapes.as_messages(row))})
+            tokens = tokens if tokens is not None else counted.get(ex_id)
+            out.append({"position": pos, "key": k, "split": sp, "tags": tags, "length": tokens if tokens is not None else length,
+                        "exact": tokens is not None, "user": user, "answer": answer, "example_id": ex_id,
+                        "turns": len(shapes.as_messages(row))})
         return out
+
+    def _row_counter(self):
+        """The one row counter (studio.datasets.tokens), its cache made current; None without a base."""
+        from studio.datasets.tokens import ensure_basis, row_counter
+
+        try:
+            counter = row_counter(self.studio)
+        except StudioError:  # an unreadable base model leaves the estimates in place
+            return None
+        if counter is not None:
+            ensure_basis(self.studio, counter)
+        return counter
+
+    def _count_tokens(self, counter, example_ids: list[int]) -> dict[int, int]:
+        """Exact counts for a page's uncounted rows (cached for the next page and the report)."""
+        from studio.datasets.tokens import cached_counts
+
+        return cached_counts(self.studio, example_ids, counter) if counter and example_ids else {}
 
     def get_row(self, version_id: int, position: int) -> dict[str, Any]:
         with self.db.engine.connect() as c:

@@ -143,8 +143,11 @@ def test_token_lengths_use_the_base_models_tokenizer(studio_with_model, tmp_path
     import_file(studio_with_model.db, path, "t")
     report = DatasetService(studio_with_model).stats("t")
     counter = default_counter(studio_with_model)
-    assert report["length"]["unit"] == "tokens (gemma-3-270m (base))"
-    assert report["length"]["max"] == counter.count("Hello there\nGeneral Kenobi") > 3
+    assert report["length"]["unit"] == "tokens (gemma-3-270m (base), gemma template)"
+    # the row as SFT sees it: the chat template's rendering, BOS included
+    text = "<bos><start_of_turn>user\nHello there<end_of_turn>\n<start_of_turn>model\nGeneral Kenobi<end_of_turn>\n"
+    assert report["length"]["max"] == counter.count(text, add_bos=False) > 10
+    assert DatasetService(studio_with_model).stats("t")["length"]["unit"] == report["length"]["unit"]  # cached, same words
 
 
 def test_rating_appends_preference_rows_and_tracks_agreement(studio):

@@ -267,3 +267,39 @@ def test_enter_in_the_import_file_field_accepts_the_path_without_opening_the_cho
     dlg.path_edit.setText(str(f))
     qtbot.keyClick(dlg.path_edit, Qt.Key.Key_Return)
     assert dlg.path_edit.text() == str(f)
+
+
+@pytest.mark.slow
+def test_table_editor_and_quality_report_count_one_row_alike(qtbot, studio_with_model, tmp_path):
+    """One row, one number: the table cell, the editor's label and the report's min/mean/max."""
+    from studio.datasets.service import DatasetService
+    from ui.dataset_editor import EditorDialog
+    from ui.dataset_table import COLUMNS, DatasetTableModel
+
+    row = {"messages": [{"role": "user", "content": "My order #1042 has not arrived. What can I do?"},
+                        {"role": "assistant", "content": "Sorry about that. The tracking says it ships tomorrow."}]}
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    svc = DatasetService(studio_with_model)
+    version_id = svc.import_file(path, "one").version_id
+    report = svc.stats("one")["length"]  # counted first: the table must read the same cache
+
+    model = DatasetTableModel(svc)
+    model.load_sync(version_id)
+    cell = model.data(model.index(0, [k for k, _ in COLUMNS].index("length")))
+
+    dlg = EditorDialog(studio_with_model, "sft", svc.get_row(version_id, model.rows[0]["position"])["row"])
+    qtbot.addWidget(dlg)
+    qtbot.waitUntil(lambda: "gemma-3-270m" in dlg.token_label.text(), timeout=15_000)
+    editor = int(dlg.token_label.text().split()[1])
+
+    assert not cell.startswith("~")
+    assert int(cell) == editor == report["min"] == report["max"] == report["mean"]
+    assert "gemma" in report["unit"]
+    # a row the table counts first (before any report): the report reads the table's count
+    other = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"}]}
+    path.write_text(json.dumps(other) + "\n")
+    model.load_sync(svc.import_file(path, "two").version_id)
+    assert model.rows[0]["exact"]
+    assert model.rows[0]["length"] == svc.stats("two")["length"]["max"] < editor
+    dlg._workers and qtbot.waitUntil(lambda: not dlg._workers, timeout=10_000)
