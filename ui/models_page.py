@@ -132,9 +132,14 @@ class ModelsPage(QWidget):
         self.rename_button = QPushButton("Rename…")
         self.rename_button.setObjectName("renameModel")
         self.rename_button.clicked.connect(lambda: self.rename_selected())
+        self.serve_button = QPushButton("Serve…")
+        self.serve_button.setObjectName("serveModel")
+        self.serve_button.setToolTip("Serve this model over an OpenAI-compatible API (studio serve)")
+        self.serve_button.clicked.connect(self.serve_selected)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
-        for w in (self.import_button, self.export_button, self.merge_button, self.rename_button, self.delete_button):
+        for w in (self.import_button, self.export_button, self.merge_button, self.rename_button, self.delete_button,
+                  self.serve_button):
             bar.addWidget(w)
         bar.addStretch(1)
         self.progress = QProgressBar()
@@ -277,6 +282,7 @@ class ModelsPage(QWidget):
         self.merge_button.setToolTip(why or "Merge the adapter into the base and write the whole model with its chat template")
         self.delete_button.setEnabled(row is not None)
         self.rename_button.setEnabled(row is not None)
+        self.serve_button.setEnabled(bool(row and row["format"] in ("gguf", "gguf-lora")))
 
     def _show_facts(self, row: dict[str, Any]) -> None:
         meta = row.get("meta") or {}
@@ -387,6 +393,13 @@ class ModelsPage(QWidget):
         name, ok = QInputDialog.getText(self, "Rename model", "New name (every model list shows it at once):", text=current)
         return name.strip() if ok and name.strip() else None
 
+    def serve_selected(self) -> None:
+        from ui.serve_dialog import ServeDialog
+
+        row = self.selected()
+        self._serve_dialog = ServeDialog(self.studio, model=row["name"] if row else None, parent=self)
+        self._serve_dialog.show()
+
     def rename_selected(self, new_name: str | None = None) -> bool:
         row = self.selected()
         if row is None:
@@ -491,6 +504,8 @@ class ModelsPage(QWidget):
 
     def shutdown(self) -> None:
         self._timer.stop()
+        if getattr(self, "_serve_dialog", None) is not None:
+            self._serve_dialog.stop()  # the window is closing: so does its server
         wait_workers(self)
 
 
