@@ -22,6 +22,7 @@ from decimal import Decimal
 PRECISION = 50  # significant digits for non-integer results
 MAX_RESULT_BITS = 100_000  # about 30,000 decimal digits: larger powers are refused
 MAX_FACTORIAL = 2000
+MAX_EXPRESSION_CHARS = 2000  # a longer "expression" is pasted text, not arithmetic
 
 
 class CalculatorError(ValueError):
@@ -53,8 +54,8 @@ def normalize(text: str) -> str:
     for pat, rep in _WORDS:
         s = re.sub(pat, rep, s)
     # percentages: "17.5% of 2340" -> 17.5/100*2340 ; "80 - 15%" stays a plain fraction
-    s = re.sub(rf"({_NUM})\s*%\s*of\b", r"(\1/100)*", s)
-    s = re.sub(rf"({_NUM})\s*(?:%|percent\b)", r"(\1/100)", s)
+    s = re.sub(rf"(?<![\d.])({_NUM})\s*%\s*of\b", r"(\1/100)*", s)  # (?<!...): linear on long digit runs
+    s = re.sub(rf"(?<![\d.])({_NUM})\s*(?:%|percent\b)", r"(\1/100)", s)
     s = s.replace(" MOD ", " % ")
     s = re.sub(r"\s+", " ", s).strip()
     return s
@@ -174,18 +175,22 @@ def calculate(expression: str) -> dict:
     """Evaluate `expression`; returns {"expression", "result"} or raises CalculatorError."""
     if not isinstance(expression, str) or not expression.strip():
         raise CalculatorError("no expression given; pass e.g. {\"expression\": \"17.5% of 2340\"}")
-    if len(expression) > 2000:
-        raise CalculatorError("the expression is longer than 2000 characters")
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise CalculatorError(f"the expression is longer than {MAX_EXPRESSION_CHARS} characters")
     source = normalize(expression)
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as e:
         raise CalculatorError(f"cannot read {expression!r} as arithmetic ({e.msg})") from None
+    except (RecursionError, MemoryError):  # "1+1+...+1" a thousand terms deep
+        raise CalculatorError(f"the expression {expression[:40]!r}… is nested too deeply") from None
     with decimal.localcontext() as ctx:
         ctx.prec = PRECISION
         ctx.traps[decimal.Overflow] = True
         try:
             value = _eval(tree, source)
+        except RecursionError:
+            raise CalculatorError(f"the expression {expression[:40]!r}… is nested too deeply") from None
         except (decimal.InvalidOperation, decimal.Overflow, OverflowError, ZeroDivisionError, ValueError, TypeError) as e:
             if isinstance(e, CalculatorError):
                 raise

@@ -12,10 +12,11 @@ tool's error instead of calling the tool with junk.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Callable
 
-from engines.tools.calculator import CalculatorError, calculate
+from engines.tools.calculator import MAX_EXPRESSION_CHARS, CalculatorError, calculate
 
 Generate = Callable[[list[dict], int], str]
 
@@ -36,7 +37,7 @@ def calculator_expression(query: str) -> str:
     verbs = [(r"multiply ([\d.,]+) by ([\d.,]+)", r"\1 * \2"), (r"divide ([\d.,]+) by ([\d.,]+)", r"\1 / \2"),
              (r"add ([\d.,]+) (?:and|to) ([\d.,]+)", r"\1 + \2"), (r"subtract ([\d.,]+) from ([\d.,]+)", r"\2 - \1"),
              (r"sum of ([\d.,]+) and ([\d.,]+)", r"\1 + \2"), (r"multiply ([\d.,]+) and ([\d.,]+)", r"\1 * \2"),
-             (r"([\d.,]+%) (?:tip )?on (?:an? )?([\d.,]+)", r"\1 of \2")]
+             (r"(?<![\d.,])([\d.,]+%) (?:tip )?on (?:an? )?([\d.,]+)", r"\1 of \2")]  # (?<!): linear time
     for pat, rep in verbs:
         m = re.search(pat, text, re.I)
         if m:
@@ -45,11 +46,11 @@ def calculator_expression(query: str) -> str:
     candidates = []
     for m in _MATH_SPAN.finditer(text):
         span = m.group(0).strip().rstrip("=?").strip()
-        span = re.sub(r"\s+(of|plus|minus|times|over|mod|x)\s*$", "", span, flags=re.I)
+        span = re.sub(r"(?<!\s)\s+(of|plus|minus|times|over|mod|x)\s*$", "", span, flags=re.I)
         if span and re.search(r"\d", span):
             candidates.append(span)
     for span in sorted(candidates, key=len, reverse=True):
-        trimmed = span
+        trimmed = span[:MAX_EXPRESSION_CHARS].rstrip()  # the calculator reads no more
         while trimmed:
             try:
                 calculate(trimmed)
@@ -73,7 +74,7 @@ def python_code(query: str, generate: Generate | None = None) -> str:
             try:
                 compile(code, "<query>", "exec")
                 return code
-            except SyntaxError:
+            except (SyntaxError, ValueError, RecursionError, MemoryError):  # NUL bytes, absurd nesting
                 pass
     if generate is None:
         raise ExtractError("no code in the request and no model to write it; put the code in ``` fences")
@@ -86,6 +87,8 @@ def python_code(query: str, generate: Generate | None = None) -> str:
         compile(code, "<model>", "exec")
     except SyntaxError as e:
         raise ExtractError(f"the model's code does not parse ({e.msg} on line {e.lineno})") from None
+    except (ValueError, RecursionError, MemoryError) as e:
+        raise ExtractError(f"the model's code does not parse ({type(e).__name__})") from None
     return code
 
 
@@ -120,7 +123,10 @@ def http_args(query: str, schema: dict, generate: Generate | None = None) -> dic
         elif typ in ("number", "integer"):
             m = re.search(r"-?\d+(?:\.\d+)?", query)
             if m:
-                args[name] = int(float(m.group(0))) if typ == "integer" else float(m.group(0))
+                value = float(m.group(0))
+                if not math.isfinite(value):  # 400 digits overflow a float; no API takes such a number
+                    raise ExtractError(f"the number {m.group(0)[:20]}… in the request is too large for {name!r}")
+                args[name] = int(value) if typ == "integer" else value
         elif "enum" in spec:
             for option in spec["enum"]:
                 if str(option).lower() in query.lower():

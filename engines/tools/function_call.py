@@ -52,6 +52,8 @@ def constrained_arguments(complete: Completer, tool: str, description: str, sche
         args = json.loads(text)
     except json.JSONDecodeError as e:  # only when max_tokens cut the object short
         raise ValueError(f"the model's {tool} call was cut off after {max_tokens} tokens: {text[:80]!r}") from e
+    except RecursionError:  # thousands of nested brackets: not arguments
+        raise ValueError(f"the model's {tool} call is nested too deeply to be arguments: {text[:80]!r}") from None
     if not isinstance(args, dict):
         raise ValueError(f"the model's {tool} call is not a JSON object: {text[:80]!r}")
     return args
