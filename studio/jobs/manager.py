@@ -8,7 +8,8 @@ Ownership and threads:
   it at start; the CLI takes it for `--wait` or spawns `studio jobs work` in the background.
 - The runner's scheduler thread starts children (`python -m engines.run_job JOB_DIR`), one
   heavy (GPU) job at a time. A watcher thread per child reads its JSON lines, stores them as
-  JobEvents, updates the row and calls subscribers with plain dicts. Subscribers run on the
+  JobEvents (all lines of one read in one transaction, a few a second, as that thread holds the
+  window's GIL), updates the row and calls subscribers with plain dicts. Subscribers run on the
   watcher thread: the UI adapts them to Qt signals, it never touches widgets there.
 - A job left `running` by a dead runner is marked `interrupted` when the next runner starts;
   Resume queues it again with `resume=True`, and the job continues from its last checkpoint.
