@@ -97,6 +97,13 @@ class ChatPage(QWidget):
         self.conv_list.setWordWrap(False)
         self.conv_list.itemClicked.connect(lambda it: self.open_conversation(it.data(Qt.ItemDataRole.UserRole)))
         ll.addWidget(self.conv_list, 1)
+        self.conv_empty = QLabel()  # stands in for an empty list: what will be here, and how
+        self.conv_empty.setObjectName("conversationsEmpty")
+        self.conv_empty.setWordWrap(True)
+        self.conv_empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.conv_empty.setStyleSheet("color: palette(placeholder-text); padding: 6px;")
+        self.conv_empty.setVisible(False)
+        ll.addWidget(self.conv_empty, 1)
         row = QHBoxLayout()
         for text, slot in (("New", self.new_conversation), ("Rename", self.rename_conversation), ("Delete", self.delete_conversation)):
             b = QPushButton(text)
@@ -521,6 +528,13 @@ class ChatPage(QWidget):
             self.conv_list.addItem(it)
             if c["id"] == self.conv_id:
                 it.setSelected(True)
+        if q:
+            self.conv_empty.setText(f"No conversation mentions “{q}”. Clear the search to see them all.")
+        else:
+            self.conv_empty.setText("No conversations yet. Type a message on the right and press Send: "
+                                    "each chat is saved here under its first words, to reopen, rename or search.")
+        self.conv_list.setVisible(bool(rows))
+        self.conv_empty.setVisible(not rows)
 
     def new_conversation(self) -> None:
         if self.runner.running:

@@ -161,6 +161,7 @@ class MessageBubble(QFrame):
         self.header = QLabel("You" if role == "user" else "Assistant")
         self.header.setObjectName("bubbleHeader")
         self.header.setStyleSheet("font-weight: 600;")
+        self.header.setWordWrap(True)  # a long Auto route reason wraps inside the bubble, never widens it
         lay.addWidget(self.header)
         self.thinking = ThinkingBlock() if role == "assistant" else None
         if self.thinking:

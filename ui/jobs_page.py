@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -44,6 +45,31 @@ POLL_MS = 500
 NOT_CHARTED = {"step", "total", "seq", "ts", "eta_s", "elapsed_s", "cpu_s", "epoch"}
 FIRST = ["loss", "eval_loss", "learning_rate", "grad_norm"]
 COLUMNS = ["#", "Name", "Kind", "State", "Progress", "ETA", "Throughput"]
+SAMPLING_KINDS = ("dpo", "grpo")  # the methods whose monitors log sample completions
+
+
+def samples_placeholder(detail: dict | None, *, selected: bool = False) -> str:
+    """What the empty Samples tab says: what appears there, for which runs, and when."""
+    if detail is None:
+        return ("Loading the job…" if selected else
+                "Select a job. DPO and GRPO runs show sample completions of held-out prompts here, with their rewards.")
+    if detail.get("kind") not in SAMPLING_KINDS:
+        return (f"{detail.get('kind', 'This').upper()} runs log no samples. DPO and GRPO runs show completions of "
+                "held-out prompts here, with their rewards, every few steps; start one from the Train page.")
+    from engines.training.monitors import MonitorConfig
+
+    try:
+        monitors = MonitorConfig.from_dict((detail.get("config") or {}).get("monitors") or {})
+    except (TypeError, ValueError):
+        monitors = MonitorConfig()
+    if not monitors.enabled:
+        return "This run's monitors are off (monitors.enabled in its Config tab), so it logs no samples."
+    if detail.get("state") in ("queued", "running"):
+        return (f"No samples yet: every {monitors.sample_every} steps this run writes {monitors.samples_per_log} "
+                "completions of held-out prompts here, with their rewards.")
+    return "This run ended before it logged any samples."
+
+
 STATE_COLOURS = {"running": "#1e88e5", "succeeded": "#43a047", "failed": "#e53935", "cancelled": "#757575",
                  "interrupted": "#fb8c00", "queued": "#8e24aa"}
 
@@ -268,7 +294,14 @@ class JobsPage(QWidget):
         self.samples.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.samples.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.samples.setWordWrap(True)
-        self.tabs.addTab(self.samples, "Samples")
+        self.samples_empty = QLabel(samples_placeholder(None))  # what will appear, and for which runs
+        self.samples_empty.setObjectName("samplesEmpty")
+        self.samples_empty.setWordWrap(True)
+        self.samples_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.samples_stack = QStackedWidget()
+        self.samples_stack.addWidget(self.samples_empty)
+        self.samples_stack.addWidget(self.samples)
+        self.tabs.addTab(self.samples_stack, "Samples")
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
@@ -370,6 +403,9 @@ class JobsPage(QWidget):
         self._log_lines = []
         self.log.clear()
         self.samples.setRowCount(0)
+        self.samples_stack.setCurrentWidget(self.samples_empty)
+        self.samples_empty.setText(samples_placeholder(None, selected=True))
+        self.tabs.setTabText(1, "Samples")
         self.banner.setVisible(False)
         self.banner.setText("")
         for chart in self._charts.values():
@@ -422,6 +458,10 @@ class JobsPage(QWidget):
             self.error_label.setVisible(True)
         elif self.error_label.isVisible():
             self.error_label.setVisible(False)
+        if not self.samples.rowCount():
+            hint = samples_placeholder(d)
+            if hint != self.samples_empty.text():
+                self.samples_empty.setText(hint)
         if not self.config.toPlainText():
             cfg = {k: v for k, v in (d.get("config") or {}).items() if k != "chat_template_text"}
             self.config.setPlainText(json.dumps(cfg, indent=2, default=str))
@@ -498,6 +538,7 @@ class JobsPage(QWidget):
                 item.setToolTip(text[:2000])
                 self.samples.setItem(row, col, item)
         if samples:
+            self.samples_stack.setCurrentWidget(self.samples)
             self.tabs.setTabText(1, f"Samples ({self.samples.rowCount()})")
 
     def chart_names(self) -> list[str]:

@@ -333,12 +333,23 @@ class PresetPage(QWizardPage):
         self.advanced.setCheckable(True)
         self.advanced.setChecked(False)
         adv = QVBoxLayout(self.advanced)
+        self.advanced_hint = QLabel(  # an unticked panel says what it holds, never an empty box
+            "Tick Advanced to see every setting the preset fills in (steps, learning rate, LoRA rank, "
+            "batch size, sequence length, …) and change any of them. Hover a field for what it does.")
+        self.advanced_hint.setObjectName("advancedHint")
+        self.advanced_hint.setWordWrap(True)
+        self.advanced_hint.setStyleSheet("color: palette(placeholder-text);")
+        adv.addWidget(self.advanced_hint)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         adv.addWidget(self.scroll)
         self.advanced.toggled.connect(self.scroll.setVisible)
+        self.advanced.toggled.connect(lambda on: self.advanced_hint.setVisible(not on))
         self.scroll.setVisible(False)
-        lay.addWidget(self.advanced, 1)
+        lay.addWidget(self.advanced)
+        lay.addStretch(1)  # the closed panel keeps its height; open, it takes the room
+        self.advanced.toggled.connect(lambda on: (lay.setStretchFactor(self.advanced, int(on)),
+                                                  lay.setStretch(lay.count() - 1, int(not on))))
         self.editors: dict[str, QWidget] = {}
         self._method: str | None = None
         self._buttons: dict[str, QRadioButton] = {}

@@ -201,3 +201,17 @@ def test_enabled_tools_show_as_cards_in_the_answer(qtbot, page):
         from PySide6.QtWidgets import QToolButton as expected
     assert cards and isinstance(cards[0], expected)
     assert page.chat.get_conversation(page.conv_id)["messages"][-1]["meta"]["tool_calls"][0]["tool"] == "calculator"
+
+
+def test_empty_conversation_list_says_how_a_conversation_gets_there(qtbot, page):
+    assert page.conv_list.count() == 0
+    assert page.conv_empty.isVisible() and not page.conv_list.isVisible()
+    assert "No conversations yet" in page.conv_empty.text() and "Send" in page.conv_empty.text()
+    with StubServer(_script) as srv:
+        _use_url(page, srv.url)
+        page.send("hello!")
+        _wait_turn(qtbot, page)
+    assert page.conv_list.count() == 1 and page.conv_list.isVisible() and not page.conv_empty.isVisible()
+    page.search_box.setText("zebra")
+    qtbot.waitUntil(lambda: page.conv_empty.isVisible(), timeout=5000)
+    assert "No conversation mentions “zebra”" in page.conv_empty.text()

@@ -52,11 +52,36 @@ def test_every_numeric_metric_gets_a_chart_and_warnings_and_samples_show(qtbot, 
     assert page.banner.isVisibleTo(page)
     assert "reward hacking" in page.banner.text()
     assert page.samples.rowCount() == 2 and page.samples.item(1, 1).text() == "six six six"
+    assert page.samples_stack.currentWidget() is page.samples
 
     # more events written by "another process": the page picks them up on its own
     add_events(studio, job_id, [{"type": "progress", "step": 4, "total": 10, "loss": 0.4, "kl": 0.05}], start_seq=6)
     qtbot.waitUntil(lambda: len(page.chart_points("loss")) == 4, timeout=5000)
     assert page.cancel_btn.isEnabled() and not page.resume_btn.isEnabled()
+    page.shutdown()
+
+
+def test_empty_samples_tab_says_which_runs_sample_and_when(qtbot, studio):
+    from ui.jobs_page import JobsPage
+
+    sft = add_job(studio, state="succeeded")
+    grpo = add_job(studio, state="running", kind="grpo", name="GRPO · tiny · prompts v1",
+                   config={"monitors": {"sample_every": 7, "samples_per_log": 3}})
+    page = JobsPage(studio)
+    qtbot.addWidget(page)
+    page.tabs.setCurrentIndex(1)
+    assert page.samples_stack.currentWidget() is page.samples_empty
+    assert "DPO and GRPO runs show sample completions" in page.samples_empty.text()
+    page.select_job(sft)
+    qtbot.waitUntil(lambda: page.samples_empty.text().startswith("SFT runs log no samples"), timeout=5000)
+    assert "Train page" in page.samples_empty.text()
+    page.select_job(grpo)
+    qtbot.waitUntil(lambda: "every 7 steps" in page.samples_empty.text(), timeout=5000)
+    assert "3 completions of held-out prompts" in page.samples_empty.text()
+    assert page.samples_empty.isVisible() and page.samples.rowCount() == 0
+    add_events(studio, grpo, [{"type": "samples", "step": 7, "samples": [{"prompt": "1+1?", "completion": "2", "reward": 1.0}]}])
+    qtbot.waitUntil(lambda: page.samples_stack.currentWidget() is page.samples, timeout=5000)
+    assert page.tabs.tabText(1) == "Samples (1)"
     page.shutdown()
 
 

@@ -82,3 +82,31 @@ def test_every_page_fits_at_1280x800(window, qtbot, key):
     save_shot(window, f"page-{key}")
     assert not problems, f"{key}: " + "; ".join(problems)
     assert page.isVisible()
+
+
+def test_a_long_auto_header_wraps_inside_the_bubble(qtbot, studio):
+    """The Auto route reason can be a sentence: the bubble stays inside the transcript column, so
+    no horizontal scrollbar hides Regenerate."""
+    from ui.chat_page import ChatPage
+
+    page = ChatPage(studio)
+    qtbot.addWidget(page)
+    page.resize(1280, 800)
+    page.show()
+    qtbot.waitExposed(page)
+    reason = ("no math, code, logic or multi-step markers found in the question, and it is short enough "
+              "to answer directly without deliberate thinking")
+    bubble = page._add_bubble("assistant", {
+        "id": 1, "content": "Hello! How can I help?",
+        "meta": {"mode": "fast", "model_label": "gemma-3-270m starter assistant", "route": {"mode": "fast", "reason": reason}}})
+    qtbot.wait(300)
+    column = page.scroll.viewport().width()
+    assert reason in bubble.header.text()
+    assert bubble.width() <= column, f"bubble {bubble.width()}px in a {column}px column"
+    assert not page.scroll.horizontalScrollBar().isVisible()
+    regen = bubble.buttons["Regenerate"]
+    right = regen.mapTo(page.scroll.viewport(), regen.rect().topRight()).x()
+    assert regen.isVisible() and right <= column
+    assert not clipped_widgets(page)
+    save_shot(page, "chat-auto-header")
+    page.shutdown()

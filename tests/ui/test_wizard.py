@@ -132,6 +132,26 @@ def test_review_refuses_a_run_that_cannot_start_and_warns_before_one_that_will_n
     assert not wiz.button(QWizard.WizardButton.FinishButton).isEnabled()
 
 
+def test_closed_advanced_panel_says_what_it_holds_and_how_to_open_it(qtbot, st):
+    from ui.wizard import FineTuneWizard
+
+    wiz = FineTuneWizard(st)
+    qtbot.addWidget(wiz)
+    wiz.resize(820, 640)
+    wiz.show()
+    for _ in range(4):
+        _next(qtbot, wiz)
+    preset = wiz.pages[4]
+    assert not preset.advanced.isChecked()
+    assert preset.advanced_hint.isVisible() and not preset.scroll.isVisible()
+    assert "Tick Advanced" in preset.advanced_hint.text() and "learning rate" in preset.advanced_hint.text()
+    _shot(wiz, "wizard-3-preset.png")
+    preset.advanced.setChecked(True)
+    assert preset.scroll.isVisible() and not preset.advanced_hint.isVisible()
+    qtbot.waitUntil(lambda: preset.advanced.height() > 200, timeout=3000)  # the open panel takes the room
+    wiz.reject()
+
+
 def test_clone_as_new_run_prefills_the_wizard(qtbot, st):
     from studio.training import TrainingService
     from ui.wizard import FineTuneWizard
