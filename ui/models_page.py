@@ -295,7 +295,8 @@ class ModelsPage(QWidget):
         else:
             self.badge.setVisible(False)
         f = self.fact_labels
-        f["path"].setText(row["path"])
+        f["path"].setText(home_relative(self.studio, row["path"]))
+        f["path"].setToolTip(row["path"])
         f["base"].setText(row.get("parent") or ("— (this is a base model)" if row["kind"] == "base" else "—"))
         f["job"].setText(f"job {row['job_id']}" if row.get("job_id") else "—")
         f["dataset"].setText(f"version id {row['dataset_version_id']}" if row.get("dataset_version_id") else "—")
@@ -507,6 +508,17 @@ class ModelsPage(QWidget):
         if getattr(self, "_serve_dialog", None) is not None:
             self._serve_dialog.stop()  # the window is closing: so does its server
         wait_workers(self)
+
+
+def home_relative(studio, path: str) -> str:
+    """A model file inside the data home as 'data home/models/…' (the full path is the tooltip):
+    shorter to read, and the same on every machine and in every screenshot."""
+    from pathlib import Path
+
+    try:
+        return f"data home/{Path(path).resolve().relative_to(studio.home.root.resolve()).as_posix()}"
+    except (ValueError, OSError):
+        return path
 
 
 def _import(studio, path: str) -> dict[str, Any]:

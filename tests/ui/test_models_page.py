@@ -67,6 +67,9 @@ def test_default_base_is_marked_semi_finished_with_its_facts(qtbot, studio_with_
     assert texts[1:9] == ["base", "gguf", "gemma3", "268.1 M", "Q4_K_M", "32768", "241.4 MiB", "missing"]
     assert page.badge.isVisible() and "semi-finished" in page.badge.text()
     assert row["kind"] == "base" and not page.export_button.isEnabled()
+    # no machine's temp folder in the facts (or the screenshots): the file is named in the data home
+    assert page.fact_labels["path"].text() == "data home/models/gemma-3-270m-q4_k_m.gguf"
+    assert page.fact_labels["path"].toolTip() == row["path"]
     qtbot.wait(50)
     shot(page, "models_base")
 
