@@ -162,7 +162,11 @@ def _last_cap():
 def _drop_privileges(last_cap, can_switch_uid):
     ctypes, libc = _libc()
     libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    for cap in range(last_cap + 1):
+    # Dropping from the bounding set takes CAP_SETPCAP: root and a user namespace have it. A
+    # plain user does not, and has no capabilities to lose; with no_new_privs (and no exec)
+    # the bounding set can never grant one, so there it is left as it is.
+    can_drop_bounding = libc.prctl(PR_CAPBSET_DROP, 0, 0, 0, 0) == 0
+    for cap in range(last_cap + 1) if can_drop_bounding else ():
         if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and libc.prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1:
             raise OSError(ctypes.get_errno(), f"could not drop capability {cap} from the bounding set")
     _check(libc.prctl(PR_CAP_AMBIENT, 4, 0, 0, 0), "clearing ambient capabilities")  # CLEAR_ALL
@@ -191,11 +195,12 @@ def _drop_privileges(last_cap, can_switch_uid):
     hdr = Header(0x20080522, 0)
     _check(libc.capget(ctypes.byref(hdr), data), "capget")
     held = [d for d in data for v in (d.effective, d.permitted, d.inheritable) if v]
-    bounding = [c for c in range(last_cap + 1) if libc.prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1]
+    bounding = [c for c in range(last_cap + 1) if can_drop_bounding and libc.prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1]
     ambient = [c for c in range(last_cap + 1) if libc.prctl(PR_CAP_AMBIENT, 1, c, 0, 0) == 1]
     if held or bounding or ambient or libc.prctl(39, 0, 0, 0, 0) != 1:  # PR_GET_NO_NEW_PRIVS
         raise OSError(0, f"capabilities left: sets {bool(held)}, bounding {bounding}, ambient {ambient}")
-    return f"on ({who}; no capabilities; no_new_privs)"
+    bounding_note = "" if can_drop_bounding else ", bounding set kept (no CAP_SETPCAP; inert under no_new_privs)"
+    return f"on ({who}; no capabilities{bounding_note}; no_new_privs)"
 
 
 def _reachable(paths, uid, gid):

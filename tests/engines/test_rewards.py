@@ -39,7 +39,7 @@ def test_exact_match_reads_conversational_completions():
     assert exact_match(["p"], [[{"role": "assistant", "content": "ANSWER: 5"}]], answer=["5"]) == [1.0]
 
 
-def test_code_tests_pass_fail_and_timeout_in_a_limited_subprocess():
+def test_code_tests_pass_fail_and_timeout_in_the_sandbox():
     fn = make_code_tests(CodeLimits(timeout_s=2.0))
     good = "```python\ndef add(a, b):\n    return a + b\n```"
     bad = "```python\ndef add(a, b):\n    return a - b\n```"

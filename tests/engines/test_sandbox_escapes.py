@@ -165,18 +165,18 @@ def test_escape_suite_as_an_unprivileged_user(outside, supported):
     uid, gid = _test_user()
     where = {k: v for k, v in outside.items() if k != "hits"}
     spec = {"uid": uid, "gid": gid, "repo": str(REPO), "where": where,
-            "variants": ["all_layers", "kernel_layers_only"]}
+            "variants": sorted(A.VARIANTS)}
     before = _snapshot(outside["home"])
     proc = subprocess.run([sys.executable, str(Path(A.__file__)), json.dumps(spec)], capture_output=True, text=True,
                           timeout=600, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, f"the unprivileged run failed (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
     report = json.loads(proc.stdout)
-    assert len(report["runs"]) == len(A.attempts_for("all_layers")) + len(A.attempts_for("kernel_layers_only"))
+    assert len(report["runs"]) == sum(len(A.attempts_for(v)) for v in A.VARIANTS)
     for run in report["runs"]:
         assert run["uid"] == uid
         _judge(run["attempt"], run["variant"], run["result"], before, outside, supported, report["nonce"])
         # a normal user's sandbox: its own uid inside a user namespace, never root
-        if supported["namespaces"]:
+        if supported["namespaces"] and run["variant"] != "reduced_mode_opted_in":
             assert "user" in run["result"]["layers"]["namespaces"], run["result"]["layers"]
 
 
@@ -202,7 +202,8 @@ def test_sandbox_status_reports_every_layer(supported):
 
 # ---- limits and ordinary code ------------------------------------------------------------------
 def test_infinite_loop_is_stopped_by_the_cpu_limit():
-    result = run_python("while True:\n    pass", SandboxLimits(wall_s=10.0, cpu_s=1))
+    # wall clock far above the CPU limit: on a loaded machine a CPU second takes many wall seconds
+    result = run_python("while True:\n    pass", SandboxLimits(wall_s=120.0, cpu_s=1))
     assert result["ok"] is False
     assert "CPU time limit" in result["error"]
 
