@@ -7,7 +7,7 @@ Two tasks, same model (the packaged gemma-3-270m), greedy, interleaved on/off in
 Reports decode tokens/s (after the first token) and whole-request seconds, and the on/off
 ratios. The chat default may only be on if plain chat never slows down by more than 2%.
 
-    .venv/bin/python bench/speculative.py [--runs 3] [--tokens 96]
+    .venv/bin/python bench/speculative.py [--runs 3] [--tokens 96] [--prompts 4]
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=96)
+    ap.add_argument("--prompts", type=int, default=4, help="prompts per task (a loaded machine needs fewer)")
     args = ap.parse_args()
     from engines.inference.host import LocalBackend, ModelSpec
 
@@ -76,7 +77,8 @@ def main() -> None:
     try:
         for spec in specs.values():
             backend.load(spec)
-        tasks = {"copy": [copy_prompt(p) for p in PASSAGES], "chat": [chat_prompt(q) for q in QUESTIONS[:4]]}
+        tasks = {"copy": [copy_prompt(p) for p in PASSAGES[: args.prompts]],
+                 "chat": [chat_prompt(q) for q in QUESTIONS[: args.prompts]]}
         for r in range(args.runs):
             for task, prompts in tasks.items():
                 for i, prompt in enumerate(prompts):

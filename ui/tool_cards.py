@@ -34,6 +34,9 @@ def short_outcome(call: dict) -> str:
         return f"  → {out[-1][:40]}" if out else ""
     if call.get("tool") == "search":
         return f"  → {len(res.get('hits', []))} passage(s)"
+    if isinstance(res.get("text"), str) and res["text"].strip():  # an MCP tool's text content
+        first = res["text"].strip().splitlines()[0]
+        return f"  → {first[:40]}"
     return ""
 
 
@@ -68,6 +71,9 @@ def result_text(call: dict) -> str:
     if tool == "search":
         return "\n\n".join(f"[{i}] {h['source']} (passage {h['position'] + 1}, score {h['score']:.2f})\n{h['snippet']}"
                            for i, h in enumerate(res.get("hits", []), 1))
+    if isinstance(res, dict) and "text" in res and "data" not in res:  # an MCP tool: its text, then any structure
+        extra = res.get("structured")
+        return res["text"] + (f"\n\n{json.dumps(extra, indent=2, ensure_ascii=False)}" if extra else "")
     return json.dumps(res.get("data", res) if isinstance(res, dict) else res, indent=2, ensure_ascii=False)
 
 

@@ -122,3 +122,15 @@ def test_the_chat_shows_its_context_use_and_says_what_it_left_out(studio_with_mo
     page.new_conversation()
     assert not meter.warning.isVisible() and meter.label.text() == "Context: nothing used yet"
     page.shutdown()
+
+
+def test_an_mcp_call_card_shows_the_tools_text(qtbot):
+    from ui.tool_cards import ToolCallCard, result_text, short_outcome
+
+    call = {"tool": "units.to_miles", "args": {"km": 42.0}, "ok": True, "error": None, "duration_s": 1.2,
+            "result": {"text": "42 km = 26.10 miles", "structured": {"result": "42 km = 26.10 miles"}}}
+    assert short_outcome(call) == "  → 42 km = 26.10 miles"
+    assert result_text(call).startswith("42 km = 26.10 miles\n\n{")
+    card = ToolCallCard(call)
+    qtbot.addWidget(card)
+    assert "units.to_miles" in card.title.text() and card.summary.text() == "km=42.0  → 42 km = 26.10 miles"
