@@ -3,9 +3,10 @@
 For each mode: accuracy (the last number in the answer equals the known result), hidden
 (thinking) tokens, visible tokens and latency, as a table; auto also shows how many questions
 it sent to reasoning. "Always reasoning" is the baseline auto is measured against (hidden
-tokens saved, accuracy kept). By default it runs the packaged gemma-3-270m *base* model,
-which is not expected to solve these (the point is the accounting); pass --model NAME --home DIR
-for a fine-tune in a studio home, or --model http://server:8080#model for a served model.
+tokens saved, accuracy kept). By default it runs the chat's default model in a fresh home: the
+shipped starter assistant (a GGUF LoRA on gemma-3-270m); `--model "gemma-3-270m (base)"` runs
+the base, which is not expected to solve these; pass --model NAME --home DIR for a fine-tune in
+a studio home, or --model http://server:8080#model for a served model.
 
     .venv/bin/python bench/modes.py [--budget 64] [--max-tokens 32] [--limit 10]
 """
@@ -88,7 +89,7 @@ def main() -> None:
         tmp.cleanup()
     n = len(problems)
     print(f"{n} arithmetic word problems ({sum(1 for q, _ in problems if len(q) > 40)} multi-step); "
-          f"thinking budget {args.budget}, answer {args.max_tokens} tokens; model: {args.model or 'gemma-3-270m (base)'}")
+          f"thinking budget {args.budget}, answer {args.max_tokens} tokens; model: {args.model or 'the default (starter assistant)'}")
     print(f"{'mode':10} {'accuracy':>8} {'hidden tok':>10} {'visible tok':>11} {'latency/q s':>11} {'->reasoning':>11}")
     for mode, r in table.items():
         print(f"{mode:10} {r['accuracy']:8.0%} {r['hidden']:10d} {r['visible']:11d} {r['latency_s']:11.2f} {r['to_reasoning']:>8}/{n}")

@@ -36,7 +36,7 @@ from studio.errors import UserError
 
 FAMILIES = ("multi_step", "single_step", "unanswerable", "chat_norms", "tool")
 MODES = ("fast", "reasoning", "auto")
-DEFAULT_SETTINGS = {"temperature": 0.0, "max_tokens_fast": 128, "max_tokens_reasoning": 128, "think_budget": 192,
+DEFAULT_SETTINGS = {"temperature": 0.0, "max_tokens_fast": 96, "max_tokens_reasoning": 96, "think_budget": 160,
                     "think_min": 0, "use_router_classifier": False, "system_prompt": ""}
 
 _NUM = re.compile(r"-?\d+(?:\.\d+)?")
@@ -228,11 +228,19 @@ def run_ladder(
     *,
     settings: dict | None = None,
     limit: int | None = None,
+    per_family: int | None = None,
     store: bool = True,
 ) -> dict[str, Any]:
     from studio.chat import ChatService
 
     rows = load_suite(suite_path)
+    if per_family:  # a quick ladder: the first N rows of each family
+        kept, counts = [], {}
+        for r in rows:
+            if counts.get(r["family"], 0) < per_family:
+                counts[r["family"]] = counts.get(r["family"], 0) + 1
+                kept.append(r)
+        rows = kept
     if limit:
         rows = rows[:limit]
     bad = [m for m in modes if m not in MODES]

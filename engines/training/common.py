@@ -194,12 +194,35 @@ def load_base(
         raise TrainingError(f"Could not load the base model from {model_dir}: {e}", hint="check that the model directory is complete") from e
     if model_cls == "sequence-classification" and model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    if model_cls == "causal-lm":
+        stop_at_end_of_turn(model, tokenizer)
     if qlora:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     info = {"device": device, "precision": precision, "parameters": sum(p.numel() for p in model.parameters())}
     return model, tokenizer, info
+
+
+END_OF_TURN_TOKENS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>")
+
+
+def stop_at_end_of_turn(model, tokenizer) -> list[int]:
+    """Make generation (GRPO rollouts, samples) stop at the chat template's end-of-turn token.
+
+    A GGUF-converted base lists only `<eos>` in its generation config, while a Gemma turn ends
+    with `<end_of_turn>`: rollouts then ran on to the length limit, were clipped, and the
+    rewards read text past the answer. Returns the eos ids now in use."""
+    gc = model.generation_config
+    ids = gc.eos_token_id
+    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
+    template = tokenizer.chat_template or ""
+    for tok in END_OF_TURN_TOKENS:
+        tid = tokenizer.convert_tokens_to_ids(tok) if tok in template else None
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id and tid not in ids:
+            ids.append(tid)
+    gc.eos_token_id = ids or None
+    return ids
 
 
 SAMPLE_CHAT = [  # strictly alternating: Gemma-style templates reject anything else

@@ -18,6 +18,7 @@ def register(sub, groups) -> None:
     p.add_argument("--models", help="comma-separated model names (default: base and each recipe stage)")
     p.add_argument("--modes", default="fast,reasoning,auto")
     p.add_argument("--limit", type=int, help="only the first N rows")
+    p.add_argument("--per-family", type=int, help="only the first N rows of each family (a quick ladder)")
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--no-store", action="store_true", help="do not store the run")
     p.set_defaults(func=cmd_eval_ladder)
@@ -77,7 +78,8 @@ def cmd_eval_ladder(args, ctx):
 
     out = run_ladder(ctx.studio, suite, models=[m.strip() for m in args.models.split(",")] if args.models else None,
                      modes=[m.strip() for m in args.modes.split(",") if m.strip()], on_progress=progress,
-                     settings={"temperature": args.temperature}, limit=args.limit, store=not args.no_store)
+                     settings={"temperature": args.temperature}, limit=args.limit, per_family=args.per_family,
+                     store=not args.no_store)
     if getattr(args, "json", False):
         return out
     return ladder_table(out) + (f"\nstored as eval run {out['id']}" if "id" in out else "")

@@ -129,3 +129,13 @@ def test_the_shipped_starter_greets_declines_and_closes_its_thinking(studio_with
     assert "Model Studio" in hello["answer"] or "assistant" in hello["answer"].lower()
     assert "don't know" in fact["answer"] or "can't" in fact["answer"]
     assert sum_["answer"].rstrip(".").split()[-1] == "42"
+
+
+def test_generation_stops_at_the_templates_end_of_turn(gemma_hf_dir):
+    """GRPO rollouts of a Gemma-template model end at `<end_of_turn>`, not only at `<eos>` (the
+    converted base's generation config knows only the latter: rollouts were clipped and scored 0)."""
+    from engines.training.common import load_base
+
+    model, tok, _ = load_base(gemma_hf_dir, template="gemma")
+    eos = model.generation_config.eos_token_id
+    assert tok.convert_tokens_to_ids("<end_of_turn>") in eos and tok.eos_token_id in eos
