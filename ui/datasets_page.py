@@ -120,6 +120,8 @@ class DatasetsPage(QWidget):
         lay.addWidget(self.import_button)
         self.dataset_list = QListWidget()
         self.dataset_list.setObjectName("datasetList")
+        self.dataset_list.setWordWrap(True)  # the empty-list hint wraps to the column, no sideways scroll
+        self.dataset_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.dataset_list.currentItemChanged.connect(lambda cur, _prev: self._dataset_chosen(cur))
         lay.addWidget(self.dataset_list, 1)
         lay.addWidget(QLabel("Version"))
@@ -253,7 +255,7 @@ class DatasetsPage(QWidget):
             if d["name"] == current:
                 chosen = item
         if not self.dataset_list.count():
-            empty = QListWidgetItem("No dataset yet.\nImport… a JSONL, JSON,\nCSV or Parquet file, or\nvote in the Chat's Compare.")
+            empty = QListWidgetItem("No dataset yet. Import… a JSONL, JSON, CSV or Parquet file, or vote in the Chat's Compare.")
             empty.setFlags(Qt.ItemFlag.NoItemFlags)
             self.dataset_list.addItem(empty)
         if chosen is not None:

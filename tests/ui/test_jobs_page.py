@@ -78,7 +78,7 @@ def test_empty_samples_tab_says_which_runs_sample_and_when(qtbot, studio):
     page.select_job(grpo)
     qtbot.waitUntil(lambda: "every 7 steps" in page.samples_empty.text(), timeout=5000)
     assert "3 completions of held-out prompts" in page.samples_empty.text()
-    assert page.samples_empty.isVisible() and page.samples.rowCount() == 0
+    assert page.samples_stack.currentWidget() is page.samples_empty and page.samples.rowCount() == 0
     add_events(studio, grpo, [{"type": "samples", "step": 7, "samples": [{"prompt": "1+1?", "completion": "2", "reward": 1.0}]}])
     qtbot.waitUntil(lambda: page.samples_stack.currentWidget() is page.samples, timeout=5000)
     assert page.tabs.tabText(1) == "Samples (1)"

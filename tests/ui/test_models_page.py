@@ -23,7 +23,7 @@ def shot(widget, name: str) -> None:
 
 
 @pytest.fixture
-def adapter_with_lineage(studio_with_model, tmp_path):
+def adapter_with_lineage(studio_with_model):
     """An adapter registered the way a training job leaves it: a job, a dataset version, a config."""
     from studio.db import Dataset, DatasetVersion, Job, Model
 
@@ -39,7 +39,8 @@ def adapter_with_lineage(studio_with_model, tmp_path):
         s.add(job)
         s.flush()
         job_id, dv_id = job.id, dv.id
-    adapter = register_adapter(st, write_random_lora(tmp_path / "ad", **GEMMA_270M, modules=("q_proj", "v_proj")),
+    out = st.home.job_dir(job_id) / "output" / "adapter"  # where a job leaves it (and no temp path in the shot)
+    adapter = register_adapter(st, write_random_lora(out, **GEMMA_270M, modules=("q_proj", "v_proj")),
                                name="support-bot")
     with st.db.session() as s:
         m = s.get(Model, adapter.id)
