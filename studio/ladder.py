@@ -246,7 +246,9 @@ def run_ladder(
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise UserError(f"Unknown mode(s): {', '.join(bad)}", hint="fast, reasoning, auto")
-    picks = default_models(studio) if not models else [{"model": m, "stage": m} for m in models]
+    # "LABEL=MODEL" names a rung ("+SFT=my-sft (GGUF LoRA)"); a bare name is its own label
+    picks = default_models(studio) if not models else [
+        {"model": m.split("=", 1)[1], "stage": m.split("=", 1)[0]} if "=" in m else {"model": m, "stage": m} for m in models]
     for p in picks:
         studio.registry.get(p["model"])  # unknown names fail before any turn runs
     st = {**DEFAULT_SETTINGS, **(settings or {})}

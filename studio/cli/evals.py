@@ -15,7 +15,7 @@ def register(sub, groups) -> None:
     p = groups["eval"].add_parser("ladder", parents=[common],
                                   help="a suite over every stage of the starter recipe (base, +SFT, +DPO, +GRPO) in every mode")
     p.add_argument("suite", nargs="?", help="JSONL of {family, query, answer?, expect_tool?} (default: the starter's held-out split)")
-    p.add_argument("--models", help="comma-separated model names (default: base and each recipe stage)")
+    p.add_argument("--models", help="comma-separated model names, or LABEL=NAME (default: base and each recipe stage)")
     p.add_argument("--modes", default="fast,reasoning,auto")
     p.add_argument("--limit", type=int, help="only the first N rows")
     p.add_argument("--per-family", type=int, help="only the first N rows of each family (a quick ladder)")
