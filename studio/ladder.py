@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from studio.errors import UserError
+from studio.errors import StudioError, UserError
 
 FAMILIES = ("multi_step", "single_step", "unanswerable", "chat_norms", "tool")
 MODES = ("fast", "reasoning", "auto")
@@ -266,13 +266,20 @@ def run_ladder(
                     if stop():
                         raise UserError("The ladder run was stopped", hint="nothing was stored")
                     conv = {"settings": {**st, "tools": tools if r["family"] == "tool" else []}}
-                    out = chat.run_turn_for(conv, [{"role": "user", "content": r["query"]}], mode=mode,
-                                            model=p["model"], slot="ladder")
+                    try:
+                        out = chat.run_turn_for(conv, [{"role": "user", "content": r["query"]}], mode=mode,
+                                                model=p["model"], slot="ladder")
+                    except UserError:
+                        raise
+                    except StudioError as e:  # a failed turn (a host crash) is a scored miss, not the end
+                        out = {"answer": "", "thinking": "", "mode": mode, "stats": {},
+                               "meta": {"finish_reason": "error", "error": str(e)}}
                     flags = score_row(r, out)
                     done_rows.append({"model": p["model"], "stage": p["stage"], "mode": mode, "family": r["family"],
                                       "line": r["line"], "query": r["query"], "expected": r.get("answer", r.get("expect_tool")),
                                       "reply": out["answer"], "thinking": out["thinking"],
                                       "finish_reason": (out.get("meta") or {}).get("finish_reason"),
+                                      "error": (out.get("meta") or {}).get("error"),
                                       "tool_calls": [{k: c.get(k) for k in ("tool", "args", "error")}
                                                      for c in (out.get("meta") or {}).get("tool_calls") or []],
                                       **flags})

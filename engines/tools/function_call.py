@@ -22,10 +22,31 @@ from typing import Callable
 Completer = Callable[[str, dict, int], str]
 
 
+# llama.cpp spells a length bound as nested optional repeats: {"maxLength": 2000} (the calculator's
+# expression) becomes a rule 2,000 levels deep, and sampling under it crashed the model host with
+# SIGSEGV. Bounds above this are left out of the grammar; the arguments are still validated against
+# the tool's full schema after sampling (engines/tools/registry.py), and max_tokens caps the length.
+GRAMMAR_MAX_BOUND = 64
+
+
+def grammar_schema(schema):
+    """The schema the grammar is built from: the same, without large length / count bounds."""
+    if isinstance(schema, dict):
+        out = {}
+        for k, v in schema.items():
+            if k in ("maxLength", "maxItems", "maxProperties", "minLength", "minItems") and isinstance(v, int) and v > GRAMMAR_MAX_BOUND:
+                continue
+            out[k] = grammar_schema(v)
+        return out
+    if isinstance(schema, list):
+        return [grammar_schema(v) for v in schema]
+    return schema
+
+
 def grammar_for(schema: dict):
     from llama_cpp import LlamaGrammar
 
-    return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    return LlamaGrammar.from_json_schema(json.dumps(grammar_schema(schema)), verbose=False)
 
 
 def llama_completer(llm) -> Completer:
