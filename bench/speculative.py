@@ -4,8 +4,8 @@ Two tasks, same model (the packaged gemma-3-270m), greedy, interleaved on/off in
 - copy: a passage followed by "the same passage, copied:" so the answer repeats the prompt
   (the case prompt lookup exists for: rewriting, summarising with quotes, editing code);
 - chat: plain chat questions in the model's template, whose answers do not copy the prompt.
-Reports decode tokens/s (after the first token) and whole-request seconds, and the on/off
-ratios. The chat default may only be on if plain chat never slows down by more than 2%.
+Reports decode tokens/s (after the first token), whole-request seconds and the model host's CPU
+seconds per request (which other load on the machine barely moves), and the on/off ratios. The chat default may only be on if plain chat never slows down by more than 2%.
 
     .venv/bin/python bench/speculative.py [--runs 3] [--tokens 96] [--prompts 4]
 """
@@ -47,9 +47,18 @@ def chat_prompt(question: str) -> str:
                   add_generation_prompt=True)
 
 
-def one(backend, spec, prompt: str, n: int) -> tuple[float, float, int]:
+def host_cpu_s(backend) -> float:
+    """CPU seconds the model-host child has used: unlike wall time, barely moved by other load."""
+    import psutil
+
+    t = psutil.Process(backend.pid).cpu_times()
+    return t.user + t.system
+
+
+def one(backend, spec, prompt: str, n: int) -> tuple[float, float, int, float]:
     from engines.inference.backend import CompletionParams, Done, Sampling
 
+    cpu0 = host_cpu_s(backend)
     t0 = time.perf_counter()
     times, tokens = [], 0
     for ev in backend.complete(prompt, CompletionParams(n, ("<end_of_turn>",), Sampling(temperature=0.0)), spec=spec):
@@ -59,7 +68,7 @@ def one(backend, spec, prompt: str, n: int) -> tuple[float, float, int]:
         times.append(time.perf_counter())
     total = time.perf_counter() - t0
     rate = (tokens - 1) / (times[-1] - times[0]) if tokens > 1 and len(times) > 1 and times[-1] > times[0] else 0.0
-    return rate, total, tokens
+    return rate, total, tokens, host_cpu_s(backend) - cpu0
 
 
 def main() -> None:
@@ -87,7 +96,7 @@ def main() -> None:
                         res = one(backend, specs[on], prompt, args.tokens)
                         results.setdefault((task, on), []).append(res)
                         print(f"run {r} {task} {i} lookup={'on ' if on else 'off'} {res[2]:3d} tokens "
-                              f"{res[0]:6.1f} tok/s {res[1]:5.2f} s", flush=True)
+                              f"{res[0]:6.1f} tok/s {res[1]:5.2f} s, host CPU {res[3]:5.2f} s", flush=True)
     finally:
         backend.close()
     print()
@@ -96,6 +105,9 @@ def main() -> None:
         r_off, r_on = statistics.median(x[0] for x in off), statistics.median(x[0] for x in on)
         s_off, s_on = statistics.median(x[1] for x in off), statistics.median(x[1] for x in on)
         worst = min(a[0] / b[0] for a, b in zip(on, off) if b[0])
+        c_off, c_on = statistics.median(x[3] for x in off), statistics.median(x[3] for x in on)
+        print(f"{task}: host CPU per request {c_off:.2f} -> {c_on:.2f} s (on/off {c_on / c_off:.2f}; "
+              f"worst pair {max(a[3] / b[3] for a, b in zip(on, off) if b[3]):.2f})")
         print(f"{task}: decode {r_off:.1f} -> {r_on:.1f} tok/s (x{r_on / r_off:.2f}); request {s_off:.2f} -> {s_on:.2f} s "
               f"(x{s_off / s_on:.2f} faster); worst single-prompt decode ratio {worst:.2f}; "
               f"tokens {sum(x[2] for x in off)} / {sum(x[2] for x in on)}")

@@ -302,7 +302,10 @@ def _draft_kwargs(spec: ModelSpec) -> dict:
         return {}
     from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
-    return {"draft_model": LlamaPromptLookupDecoding(**PROMPT_LOOKUP)}
+    # A draft model makes llama-cpp-python 0.3.36 keep every token's logits, but it sizes that
+    # array from the logits_all argument: without logits_all=True a prompt past n_batch (512)
+    # tokens fails to broadcast. The price: one row of n_vocab floats per token held (1 MB for gemma).
+    return {"draft_model": LlamaPromptLookupDecoding(**PROMPT_LOOKUP), "logits_all": True}
 
 
 # ---- child side -------------------------------------------------------------------------------
