@@ -149,8 +149,9 @@ def test_the_chat_routes_to_an_mcp_tool_calls_it_and_asks_before_a_write(studio_
     asked = []
     chat.confirm_tool = lambda name, args, desc: asked.append((name, args)) or False
     try:
+        base = {"model": "gemma-3-270m (base)", "adapter": None}  # a base model: the extractors fill the arguments
         conv = chat.create_conversation(settings={"tools": ["units.to_miles", "units.save_note"], "max_tokens_fast": 8,
-                                                  "temperature": 0.0})
+                                                  "temperature": 0.0, "models": {"fast": base}})
         msg = chat.send(conv["id"], "How many miles is 42 km?")
         call = msg["meta"]["tool_calls"][0]
         assert (call["tool"], call["args"], call["ok"]) == ("units.to_miles", {"km": 42.0}, True)
