@@ -169,6 +169,7 @@ def summarize(rows: list[dict]) -> list[dict[str, Any]]:
             "reasoning_share": rate([dict(x, r=x["ran_mode"] == "reasoning") for x in rs], "r"),
             "hidden_tokens": mean(rs, "hidden_tokens"), "visible_tokens": mean(rs, "visible_tokens"),
             "latency_s": mean(rs, "latency_s"), "cost": round(sum(float(x.get("cost") or 0) for x in rs), 6),
+            "errors": sum(1 for x in rs if x.get("error")),
         })
     order = {f: i for i, f in enumerate(FAMILIES + ("all",))}
     return sorted(out, key=lambda s: order.get(s["family"], 9))
@@ -271,9 +272,9 @@ def run_ladder(
                                                 model=p["model"], slot="ladder")
                     except UserError:
                         raise
-                    except StudioError as e:  # a failed turn (a host crash) is a scored miss, not the end
-                        out = {"answer": "", "thinking": "", "mode": mode, "stats": {},
-                               "meta": {"finish_reason": "error", "error": str(e)}}
+                    except Exception as e:  # noqa: BLE001 - a failed turn (a host crash) is a scored miss
+                        out = {"answer": "", "thinking": "", "mode": mode, "stats": {},  # and counted in "errors"
+                               "meta": {"finish_reason": "error", "error": f"{type(e).__name__}: {e}"}}
                     flags = score_row(r, out)
                     done_rows.append({"model": p["model"], "stage": p["stage"], "mode": mode, "family": r["family"],
                                       "line": r["line"], "query": r["query"], "expected": r.get("answer", r.get("expect_tool")),

@@ -27,7 +27,7 @@ from engines.inference.accounting import Prices, add_totals
 from engines.inference.backend import BackendError, CompletionParams, Piece, Sampling
 from engines.inference.host import LocalBackend, ModelSpec
 from engines.inference.router import RouteDecision, RouterClassifier, route_query
-from engines.inference.turn import ThinkingBudget, TurnRequest, render_prompt, run_turn
+from engines.inference.turn import FAST_THINK_PREFILL, ThinkingBudget, TurnRequest, render_prompt, run_turn
 from engines.templates import default_template_for, get_template
 from studio import llama_choice
 from studio.db import Conversation, Message, Model, Setting
