@@ -162,6 +162,7 @@ def finish_export_job(db: Database, home: Home, job: Job) -> dict[str, Any]:
             "modelfile": str(dst_mf),
             "type": out_type,
             "template_name": cfg.get("template_name"),
+            **({"thinking": True} if (adapter.meta or {}).get("thinking") else {}),
             "adapter": adapter.name,
             "base": _name_or_none(reg, cfg.get("base_id")),
             "training_job_id": adapter.job_id,

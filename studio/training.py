@@ -505,6 +505,7 @@ def finish_training_job(db: Database, home: Home, job: Job) -> dict[str, Any]:
         if not template and (target / "chat_template.jinja").exists():
             template = (target / "chat_template.jinja").read_text(encoding="utf-8")
         size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+        thinks = _learned_to_think(s, job.config)
         metrics = {k: v for k, v in result.items() if k not in ("chat_template", "adapter_dir")}
         m = Model(
             name=name,
@@ -526,11 +527,31 @@ def finish_training_job(db: Database, home: Home, job: Job) -> dict[str, Any]:
                 "chat_template_name": result.get("chat_template_name") or job.config.get("chat_template"),
                 "config": {k: v for k, v in job.config.items() if k != "chat_template_text"},
                 "metrics": metrics,
+                **({"thinking": True} if thinks else {}),
             },
         )
         s.add(m)
         s.flush()
         return {"adapter_dir": str(target), "model_id": m.id, "model_name": name}
+
+
+def _learned_to_think(s, config: dict[str, Any], sample: int = 2000) -> bool:
+    """Whether an adapter was trained to think in `<think>` tags, as hybrid thinking models do:
+    its SFT rows' answers open a think block, or it continues an adapter that was. The chat then
+    switches its modes by the prompt (an empty block for fast) instead of a scaffold instruction."""
+    parent = s.scalar(select(Model).where(Model.path == str(config["adapter_path"]))) if config.get("adapter_path") else None
+    if parent is not None and (parent.meta or {}).get("thinking"):
+        return True
+    path = config.get("train_file")
+    if not path or not Path(path).is_file():
+        return False
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f):
+            if n >= sample:
+                break
+            if '"<think>' in line and '"assistant"' in line:
+                return True
+    return False
 
 
 register_method(
