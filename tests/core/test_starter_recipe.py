@@ -66,6 +66,8 @@ def test_shortened_starter_recipe_changes_behaviour_at_every_stage(studio_with_h
     assert jobs["dpo"].parent_job_id == jobs["sft"].id and jobs["grpo"].parent_job_id == jobs["dpo"].id
     adapters = {s: st.registry.get(stages[s]["model"]) for s in ("sft", "dpo", "grpo")}
     assert adapters["dpo"].meta["config"]["adapter_path"] == adapters["sft"].path  # each stage starts from the last
+    # trained on answers that open a think block: each stage is a hybrid thinker, switched by the prompt
+    assert all(a.meta.get("thinking") for a in adapters.values())
 
     # the registered model names the recipe, the curriculum and every job config
     final = st.registry.get(out["model"])
