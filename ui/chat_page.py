@@ -301,6 +301,12 @@ class ChatPage(QWidget):
         self.classifier_box = QCheckBox("Use the trained router classifier")
         self.classifier_box.setChecked(True)
         form.addRow(self.classifier_box)
+        self.lookup_box = QCheckBox("Prompt-lookup decoding (faster when answers copy the prompt)")
+        self.lookup_box.setObjectName("promptLookup")
+        self.lookup_box.setToolTip("n-gram speculative decoding drafted from the conversation; the same answers, "
+                                   "sooner on rewrites and summaries (bench/speculative.py). Off by default.")
+        form.addRow(self.lookup_box)
+        self.lookup_box.toggled.connect(self._settings_changed)
         for w in (self.temp_spin, self.top_p_spin, self.max_fast, self.max_reason, self.budget_spin, self.min_spin):
             w.valueChanged.connect(self._settings_changed)
         self.system_edit.textChanged.connect(self._settings_changed)
@@ -449,6 +455,7 @@ class ChatPage(QWidget):
             self.budget_spin.setValue(int(st["think_budget"]))
             self.min_spin.setValue(int(st["think_min"]))
             self.classifier_box.setChecked(bool(st["use_router_classifier"]))
+            self.lookup_box.setChecked(bool(st.get("prompt_lookup")))
             models = st.get("models") or {}
             fast = models.get("fast") or self.chat.default_pick()  # nothing chosen: show what will run
             _select(self.model_combo, fast.get("model"))
@@ -485,6 +492,7 @@ class ChatPage(QWidget):
             "models": {"fast": pick, "reasoning": reason},
             "tools": tools,
             "use_router_classifier": self.classifier_box.isChecked(),
+            "prompt_lookup": self.lookup_box.isChecked(),
         }
 
     def _settings_changed(self, *_a) -> None:

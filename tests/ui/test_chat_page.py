@@ -215,3 +215,13 @@ def test_empty_conversation_list_says_how_a_conversation_gets_there(qtbot, page)
     page.search_box.setText("zebra")
     qtbot.waitUntil(lambda: page.conv_empty.isVisible(), timeout=5000)
     assert "No conversation mentions “zebra”" in page.conv_empty.text()
+
+
+def test_prompt_lookup_is_a_chat_setting_stored_with_the_conversation(qtbot, page):
+    """The checkbox reaches the conversation's settings, which the chat service hands to the
+    model host (ModelSpec.prompt_lookup); off by default."""
+    assert not page.lookup_box.isChecked()
+    page.lookup_box.setChecked(True)
+    assert page.chat.effective_settings(page._conv_dict())["prompt_lookup"] is True
+    page.lookup_box.setChecked(False)
+    assert page.chat.effective_settings(page._conv_dict())["prompt_lookup"] is False
