@@ -301,9 +301,9 @@ class ChatPage(QWidget):
         self.classifier_box = QCheckBox("Use the trained router classifier")
         self.classifier_box.setChecked(True)
         form.addRow(self.classifier_box)
-        self.lookup_box = QCheckBox("Prompt-lookup decoding (faster when answers copy the prompt)")
+        self.lookup_box = QCheckBox("Prompt-lookup decoding")
         self.lookup_box.setObjectName("promptLookup")
-        self.lookup_box.setToolTip("n-gram speculative decoding drafted from the conversation; the same answers, "
+        self.lookup_box.setToolTip("n-gram speculative decoding drafted from the conversation: the same answers, "
                                    "sooner on rewrites and summaries (bench/speculative.py). Off by default.")
         form.addRow(self.lookup_box)
         self.lookup_box.toggled.connect(self._settings_changed)

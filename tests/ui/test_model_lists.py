@@ -26,7 +26,8 @@ def test_an_adapter_exported_while_the_chat_page_is_open_appears_in_its_picker(q
     page.show()
     try:
         qtbot.waitUntil(lambda: page.model_combo.count() > 1, timeout=10_000)
-        assert _items(page.adapter_combo) == ["No adapter"]
+        before = ["No adapter", "gemma-3-270m starter assistant"]  # the packaged starter is there from the start
+        assert _items(page.adapter_combo) == before
         page.show_compare(True)
         adapter = register_adapter(st, write_random_lora(tmp_path / "ad", **GEMMA_270M, r=2, modules=("q_proj",)),
                                    name="support-bot")
@@ -52,7 +53,7 @@ def test_an_adapter_exported_while_the_chat_page_is_open_appears_in_its_picker(q
         qtbot.waitUntil(lambda: "support-bot for llama.cpp" in _items(page.adapter_combo), timeout=5_000)
         assert export.name not in _items(page.adapter_combo)
         st.registry.delete(export.id)
-        qtbot.waitUntil(lambda: _items(page.adapter_combo) == ["No adapter"], timeout=5_000)
+        qtbot.waitUntil(lambda: _items(page.adapter_combo) == before, timeout=5_000)
         assert page.adapter_combo.property("active") is False
     finally:
         page.shutdown()
@@ -68,10 +69,10 @@ def test_models_page_and_wizard_follow_an_import(qtbot, studio_with_model, gemma
     wiz = FineTuneWizard(st, prefill={"base": "gemma-3-270m (base)"})
     qtbot.addWidget(wiz)
     wiz.show()
-    qtbot.waitUntil(lambda: len(models.rows) == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: len(models.rows) == 2, timeout=10_000)  # the base and the packaged starter
     base_page = wiz.pages[0]
     assert base_page.list.count() == 1
     st.registry.import_path(gemma_gguf, name="a second gemma with a long descriptive name")
-    qtbot.waitUntil(lambda: len(models.rows) == 2, timeout=5_000)
+    qtbot.waitUntil(lambda: len(models.rows) == 3, timeout=5_000)
     qtbot.waitUntil(lambda: base_page.list.count() == 2, timeout=5_000)
     assert base_page.list.currentItem().data(256) == "gemma-3-270m (base)"  # the choice is kept
