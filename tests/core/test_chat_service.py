@@ -15,6 +15,9 @@ from studio.db import Message, Model
 from studio.errors import StudioError, UserError
 
 FAST = {"max_tokens_fast": 3, "max_tokens_reasoning": 3, "think_budget": 4, "temperature": 0.0}
+# the base model runs on to every limit, which these accounting checks count on (the chat's
+# default is the starter assistant, which ends its turns and its thinking early)
+BASE = {"default": {"model": "gemma-3-270m (base)", "adapter": None}}
 
 
 def _add_messages(studio, conv_id, pairs):
@@ -109,7 +112,7 @@ def test_turns_on_the_real_model_are_stored_with_accounting_and_edits(studio_wit
     chat = ChatService(studio_with_model)
     try:
         chat.set_prices(visible_per_1k=1.0, hidden_per_1k=3.0)
-        c = chat.create_conversation(mode="fast", settings=FAST)
+        c = chat.create_conversation(mode="fast", settings={**FAST, "models": BASE})
         events = []
         m1 = chat.send(c["id"], "Name a colour.", on_event=events.append)
         assert m1["role"] == "assistant" and m1["meta"]["stats"]["visible_tokens"] == 3
@@ -144,7 +147,7 @@ def test_cli_chat_prints_the_documented_json(studio_with_model, tmp_path):
     home = studio_with_model.home.root
     out = subprocess.run(
         [sys.executable, "-m", "studio", "chat", "Compute 17 * 23 + 45", "--mode", "auto", "--think-budget", "3",
-         "--max-tokens", "2", "--temperature", "0", "--json", "--home", str(home)],
+         "--max-tokens", "2", "--temperature", "0", "--model", "gemma-3-270m (base)", "--json", "--home", str(home)],
         capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stderr
