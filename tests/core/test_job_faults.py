@@ -299,5 +299,7 @@ def test_a_chat_turn_while_an_sft_job_trains_both_finish(studio_with_model, tiny
     job = st.jobs.wait(job_id, timeout=300)
     assert job.state == "succeeded", (job.error, job.hint)
     assert job.result["steps"] == PLANNED_STEPS
-    during = [e for e in st.jobs.events(job_id, types=("progress",)) if t0 <= e["ts"] <= t1]
-    assert during, "the chat turn did not overlap the training"
+    prog = [e["ts"] for e in st.jobs.events(job_id, types=("progress",))]
+    # the turn ran while the job trained: steps before it began and after it ended (a step may not
+    # fall inside a short turn: llama.cpp takes both cores while it decodes, the niced trainer waits)
+    assert prog[0] < t0 and prog[-1] > t1, f"the chat turn did not overlap the training: turn {t0:.2f}..{t1:.2f}, steps {prog[0]:.2f}..{prog[-1]:.2f}"
