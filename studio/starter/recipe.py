@@ -144,7 +144,7 @@ def run_recipe(
         name = st["name"]
         done = state["stages"].get(name) or {}
         if done.get("state") == "succeeded" and _still_there(studio, done):
-            emit({"type": "stage", "stage": name, "state": "skipped", "detail": "done in an earlier run", **done})
+            emit({**done, "type": "stage", "stage": name, "state": "skipped", "detail": "done in an earlier run"})
         else:
             if stop():
                 break

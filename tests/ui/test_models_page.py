@@ -112,7 +112,7 @@ def test_delete_names_the_dependents_then_deletes_after_confirmation(qtbot, adap
 
     page.select("gemma-3-270m (base)")
     assert page.delete_selected() is False
-    assert told and "support-bot depends on it" in told[0] and asked == []
+    assert told and "gemma-3-270m starter assistant, support-bot depend on it" in told[0] and asked == []
 
     page.select(adapter.name)
     assert page.delete_selected() is True
