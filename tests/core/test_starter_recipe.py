@@ -46,7 +46,6 @@ def _score(hf_dir, adapter_dir, rows) -> list[float]:
 def test_shortened_starter_recipe_changes_behaviour_at_every_stage(studio_with_hf_model, gemma_hf_dir):
     from studio.chat import ChatService
     from studio.starter import math_problems as mp
-    from studio.starter.curriculum import DECLINES, FAST_OPEN, HELDOUT_CITIES, HELDOUT_FACT_QS, fact_question
     from studio.starter.recipe import recipe_status, run_recipe
 
     st = studio_with_hf_model
@@ -79,9 +78,8 @@ def test_shortened_starter_recipe_changes_behaviour_at_every_stage(studio_with_h
     # SFT: held-out answers in the curriculum's format become far more likely than under the base
     r = random.Random(4242)
     probs = [mp.make_problem(r, mp.HELDOUT_TEMPLATES) for _ in range(4)]
+    # (ten short steps teach the think-then-answer form; declines take longer: the ladder measures them)
     fmt_rows = [(p.question, mp.reasoning_answer(p)) for p in probs]
-    fmt_rows += [(fact_question(r, HELDOUT_FACT_QS, HELDOUT_CITIES, ["Ann Lee"], ["Foo Ltd"]), FAST_OPEN + DECLINES[0])
-                 for _ in range(3)]
     base_lp = _score(gemma_hf_dir, None, fmt_rows)
     sft_lp = _score(gemma_hf_dir, adapters["sft"].path, fmt_rows)
     gain = [s - b for s, b in zip(sft_lp, base_lp)]
