@@ -42,9 +42,15 @@ def open_studio(home: str | os.PathLike | None = None, *, ensure_default_model: 
     studio = Studio(h, db)
     if ensure_default_model:
         studio.registry.ensure_default_model()
+        from studio.errors import StudioError
         from studio.starter.install import ensure_starter
 
-        ensure_starter(studio)  # the packaged starter assistant, on top of the base
+        try:
+            ensure_starter(studio)  # the packaged starter assistant, on top of the base
+        except StudioError as e:  # a damaged package keeps the studio usable on the base model
+            import sys
+
+            print(f"studio: the starter assistant was not installed: {e.message} ({e.hint})", file=sys.stderr)
     return studio
 
 

@@ -155,3 +155,28 @@ def test_fresh_home_registers_the_starter_as_the_chat_default(studio_with_model,
         assert ChatService(again).resolve().is_base
     finally:
         again.close()
+
+
+def test_a_damaged_packaged_starter_leaves_the_studio_usable_on_the_base(tmp_path, gemma_gguf, monkeypatch, capsys):
+    import json
+    import os
+
+    from studio.core import open_studio
+    from studio.registry import DEFAULT_MODEL_FILE
+    from studio.starter import install
+
+    fake = tmp_path / "pkg"
+    fake.mkdir()
+    manifest = json.loads(install.manifest_path().read_text(encoding="utf-8"))
+    (fake / manifest["file"]).write_bytes(b"GGUF not the adapter")  # the bytes do not match the recorded sha256
+    (fake / "starter.json").write_text(json.dumps(manifest), encoding="utf-8")
+    monkeypatch.setattr(install, "manifest_path", lambda: fake / "starter.json")
+    (tmp_path / "home" / "models").mkdir(parents=True)
+    os.link(gemma_gguf, tmp_path / "home" / "models" / DEFAULT_MODEL_FILE)
+    st = open_studio(tmp_path / "home")
+    try:
+        assert [m.name for m in st.registry.list()] == ["gemma-3-270m (base)"]
+        assert not list((st.home.models / "starter").glob("*"))  # no half-copied file left behind
+    finally:
+        st.close()
+    assert "does not match its recorded sha256" in capsys.readouterr().err
