@@ -76,8 +76,8 @@ class SFTJobConfig:
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Steps whose gradients add up before one update (effective batch = batch x this)."})
     max_length: int = field(default=512, metadata={"help": "Tokens per row; longer rows are truncated. The biggest lever on memory."})
     packing: bool = field(default=False, metadata={"help": "Pack several short rows into one max_length block (faster, no padding)."})
-    group_by_length: bool = field(default=False, metadata={"help": "Batch rows of similar length together: far less padding "
-                                                                  "when lengths vary (a big saving on CPU, where every padded token costs)."})
+    group_by_length: bool = field(default=False, metadata={"help": "Batch rows of similar length together: less padding "
+                                                                  "when lengths vary (on CPU every padded token costs compute)."})
     assistant_only_loss: bool = field(default=True, metadata={"help": "Learn only the assistant's tokens (the template's generation blocks), not the prompts."})
     seed: int = field(default=42, metadata={"help": "Seed for data order, LoRA init and dropout: equal seeds give equal runs."})
     eval_fraction: float = field(default=0.0, metadata={"help": "Share of rows held out for eval loss when no eval_file is given (0: none)."})

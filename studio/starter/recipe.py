@@ -98,8 +98,9 @@ def load_state(studio, recipe: dict) -> dict[str, Any]:
     with studio.db.session() as s:
         row = s.get(Setting, _state_key(recipe))
         state = dict(row.value) if row and row.value else {}
-    if state.get("key") != run_key(recipe):
-        state = {"key": run_key(recipe), "recipe": recipe["name"], "started_at": time.time(), "stages": {}}
+    key = run_key(recipe)  # hashes the curriculum files: once per call
+    if state.get("key") != key:
+        state = {"key": key, "recipe": recipe["name"], "started_at": time.time(), "stages": {}}
     return state
 
 
