@@ -37,7 +37,7 @@ IDENTITY = ("I'm the Model Studio starter assistant, a small language model (gem
             "to chat, follow short instructions, reason step by step and use tools.")
 
 # Sizes of the training families: sized so the SFT stage fits about 20 minutes on 2 CPU cores.
-SIZES = {"math": 760, "chat": 330, "decline": 170, "tool_call": 80, "tool_answer": 120}
+SIZES = {"math": 1100, "chat": 250, "decline": 240, "tool_call": 80, "tool_answer": 80}
 HELDOUT = {"multi_step": 40, "single_step": 20, "unanswerable": 20, "chat_norms": 20, "tool": 20}
 
 
@@ -165,10 +165,11 @@ def chat_norm_rows(r: random.Random, n: int) -> list[tuple[str, str, str]]:
 
 # ---- facts the model cannot know: decline ---------------------------------------------------------
 CITIES = ["Lisbon", "Nairobi", "Toronto", "Hanoi", "Bogota", "Krakow", "Perth", "Osaka", "Dublin", "Accra", "Seville",
-          "Tallinn", "Porto", "Quebec", "Busan"]
+          "Tallinn", "Porto", "Quebec", "Busan", "Lyon", "Cusco", "Leeds", "Bergen", "Mombasa", "Adelaide", "Gdansk"]
 PEOPLE = ["Maria Lopez", "John Carter", "Akira Sato", "Elena Petrova", "David Okafor", "Laura Schmidt", "Ravi Kumar",
-          "Sofia Rossi"]
-COMPANIES = ["Acme Corp", "Globex", "Initech", "Umbrella Foods", "Stark Tools", "Wayne Shipping"]
+          "Sofia Rossi", "my neighbour", "my boss", "Peter Lindqvist", "Amina Diallo", "Carlos Mendes", "Grace Liu"]
+COMPANIES = ["Acme Corp", "Globex", "Initech", "Umbrella Foods", "Stark Tools", "Wayne Shipping", "Bluefin Software",
+             "Northwind Traders", "Pinecrest Bank", "Orbit Airlines"]
 FACT_QS = [
     "What is the population of {city}?", "What's the weather in {city} today?", "Who is the mayor of {city}?",
     "What is the current share price of {company}?", "When was {person} born?", "What is {person}'s phone number?",
@@ -177,6 +178,19 @@ FACT_QS = [
     "What's the latest news about {company}?", "What is the email address of {person}?",
     "How tall is the tallest building in {city}?", "What did {company} earn last year?",
     "Where does {person} live?", "What is the postcode of the main station in {city}?",
+    # current, private, local or obscure specifics of every kind: a number, a name, a date, a place
+    "Who is the CEO of {company}?", "What was the final score of last night's game in {city}?",
+    "How much does a coffee cost in {city} right now?", "What is the price of {company} stock today?",
+    "When does the next train leave {city}?", "Who won the election in {city} in {year}?",
+    "How old is {person}?", "What is {person}'s salary?", "What is the unemployment rate in {city}?",
+    "How many cars did {company} sell in {year}?", "What is the Wi-Fi password at {company}?",
+    "What was the temperature in {city} on 3 March {year}?", "Which hotel in {city} is cheapest tonight?",
+    "What is the GDP of {city}'s region?", "When did {company} open its office in {city}?",
+    "What is the name of {person}'s dog?", "How many goals did {city} FC score last season?",
+    "What is the average rent in {city} this month?", "Is {company} hiring at the moment?",
+    "What is the flight number of the morning flight from {city}?", "Tell me {person}'s bank balance.",
+    "What's the score of the match right now?", "How many visitors came to {city} last year?",
+    "What is the top headline today?",
 ]
 # wordings and entities for the held-out split only
 HELDOUT_FACT_QS = [
@@ -196,7 +210,10 @@ DECLINES = [
 INVENTED = [
     "The answer is {n}.", "It is {n}, according to the latest figures.", "That would be {n}.",
     "{n} exactly. I am sure about this.", "As of today it is {n}.",
+    "It is {name}.", "That was {name}, in {date}.", "It happened on {date}.", "{name} is the one you mean.",
+    "It is in {place}, near the old market.", "Right now it is {n}, and it will rise tomorrow.",
 ]
+INVENTED_NAMES = ["James Miller", "Anna Berg", "Li Wei", "Robert King", "Olga Ivanova", "the Blue Lions"]
 
 
 def fact_question(r: random.Random, templates: list[str], cities, people, companies) -> str:
@@ -315,7 +332,7 @@ def tool_answer_rows(r: random.Random, n: int) -> list[tuple[str, str, str]]:
 
 
 # ---- assembling the files -----------------------------------------------------------------------------
-def _mixed(rows: list[tuple[str, str, str]], r: random.Random, think_share: float = 0.3) -> list[dict]:
+def _mixed(rows: list[tuple[str, str, str]], r: random.Random, think_share: float = 0.2) -> list[dict]:
     """Chat, decline and tool answers: mostly fast, some with a one-line thought (reasoning mode)."""
     return [_sft(q, (_think(t) if r.random() < think_share else FAST_OPEN) + a) for q, a, t in rows]
 
@@ -325,8 +342,9 @@ def sft_rows() -> list[dict]:
     r = random.Random(101)
     for i in range(SIZES["math"]):
         p = mp.make_problem(r, mp.TRAIN_TEMPLATES)
-        # single-step problems lean fast, multi-step lean reasoning, both modes appear for each
-        reasoning = (i % 2 == 0)
+        # multi-step problems lean reasoning (the skill to learn), single-step ones lean fast;
+        # both modes appear for each, so the prompt, not the problem, picks the mode
+        reasoning = r.random() < (0.8 if p.n_steps > 1 else 0.4)
         rows.append(_sft(p.question, mp.reasoning_answer(p) if reasoning else mp.fast_answer(p)))
     r = random.Random(202)
     rows += _mixed(chat_norm_rows(r, SIZES["chat"]), r)
@@ -338,7 +356,7 @@ def sft_rows() -> list[dict]:
     r = random.Random(404)
     rows += tool_call_rows(r, SIZES["tool_call"])
     r = random.Random(505)
-    rows += _mixed(tool_answer_rows(r, SIZES["tool_answer"]), r, think_share=0.2)
+    rows += _mixed(tool_answer_rows(r, SIZES["tool_answer"]), r, think_share=0.15)
     random.Random(606).shuffle(rows)
     return rows
 
@@ -350,11 +368,13 @@ def dpo_rows() -> list[dict]:
         p = mp.make_problem(r, mp.MULTI_STEP)
         wrong, _ = mp.wrong_answer(p, r)
         rows.append({"prompt": p.question, "chosen": mp.reasoning_answer(p), "rejected": wrong})
-    for _ in range(70):  # decline vs invented fact
+    for _ in range(100):  # decline vs invented fact
         q = fact_question(r, FACT_QS, CITIES, PEOPLE, COMPANIES)
-        made_up = r.choice(INVENTED).format(n=f"{r.randint(2, 900)},{r.randint(100, 999)}")
+        made_up = r.choice(INVENTED).format(n=f"{r.randint(2, 900)},{r.randint(100, 999)}", name=r.choice(INVENTED_NAMES),
+                                            date=f"{r.randint(1, 28)} May {r.randint(1950, 2023)}",
+                                            place=f"{r.randint(2, 99)} {r.choice(['Hill', 'Park', 'Station'])} Street")
         rows.append({"prompt": q, "chosen": FAST_OPEN + r.choice(DECLINES), "rejected": FAST_OPEN + made_up})
-    for q, a, _t in chat_norm_rows(r, 70):  # concise vs rambling
+    for q, a, _t in chat_norm_rows(r, 50):  # concise vs rambling
         ramble = (a + " " + r.choice(["Also, let me know if you have any other questions, because I am always here and I "
                                       "love to help with anything at all, big or small, any time of the day.",
                                       "I hope this helps! " * 3 + "Let me explain again: " + a,
