@@ -51,6 +51,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=len(PROBLEMS))
     ap.add_argument("--model", default=None)
     ap.add_argument("--home", default=None)
+    ap.add_argument("--no-think-calculator", action="store_true",
+                    help="reasoning computes every digit itself (default: the calculator writes 'a op b =' results)")
     args = ap.parse_args()
 
     from studio.chat import ChatService
@@ -66,7 +68,7 @@ def main() -> None:
         st = open_default_studio(tmp.name)
     chat = ChatService(st)
     settings = {"think_budget": args.budget, "max_tokens_fast": args.max_tokens, "max_tokens_reasoning": args.max_tokens,
-                "temperature": 0.0, "use_router_classifier": False}
+                "temperature": 0.0, "use_router_classifier": False, "think_calculator": not args.no_think_calculator}
     problems = PROBLEMS[: args.limit]
     chat.run_turn_for({"settings": settings}, [{"role": "user", "content": "Hi"}], mode="fast", model=args.model)  # load
     table = {}
@@ -89,7 +91,8 @@ def main() -> None:
         tmp.cleanup()
     n = len(problems)
     print(f"{n} arithmetic word problems ({sum(1 for q, _ in problems if len(q) > 40)} multi-step); "
-          f"thinking budget {args.budget}, answer {args.max_tokens} tokens; model: {args.model or 'the default (starter assistant)'}")
+          f"thinking budget {args.budget}, answer {args.max_tokens} tokens; model: {args.model or 'the default (starter assistant)'}; "
+          f"calculator in thinking: {'off' if args.no_think_calculator else 'on'}")
     print(f"{'mode':10} {'accuracy':>8} {'hidden tok':>10} {'visible tok':>11} {'latency/q s':>11} {'->reasoning':>11}")
     for mode, r in table.items():
         print(f"{mode:10} {r['accuracy']:8.0%} {r['hidden']:10d} {r['visible']:11d} {r['latency_s']:11.2f} {r['to_reasoning']:>8}/{n}")

@@ -280,6 +280,7 @@ def run_ladder(
                                       "line": r["line"], "query": r["query"], "expected": r.get("answer", r.get("expect_tool")),
                                       "reply": out["answer"], "thinking": out["thinking"],
                                       "finish_reason": (out.get("meta") or {}).get("finish_reason"),
+                                      "calculator_results": (out.get("stats") or {}).get("calculator_results", 0),
                                       "error": (out.get("meta") or {}).get("error"),
                                       "tool_calls": [{k: c.get(k) for k in ("tool", "args", "error")}
                                                      for c in (out.get("meta") or {}).get("tool_calls") or []],

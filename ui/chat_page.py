@@ -292,6 +292,13 @@ class ChatPage(QWidget):
         self.min_spin = _spin(0, 32768, 0)
         self.min_spin.setToolTip("Think at least this long: an early end of thinking becomes 'Wait,' (s1)")
         form.addRow("Min thinking", self.min_spin)
+        self.calc_box = QCheckBox("Exact arithmetic in thinking")
+        self.calc_box.setObjectName("thinkCalculator")
+        self.calc_box.setChecked(True)
+        self.calc_box.setToolTip("Reasoning turns: when a thinking line ends in arithmetic and \"=\", the calculator "
+                                 "writes the result and the model goes on (the digits are exact; the plan is the model's)")
+        form.addRow(self.calc_box)
+        self.calc_box.toggled.connect(self._settings_changed)
         self.reason_model = QComboBox()
         self.reason_model.setObjectName("reasoningModelCombo")
         self.reason_model.setMinimumContentsLength(14)
@@ -456,6 +463,7 @@ class ChatPage(QWidget):
             self.min_spin.setValue(int(st["think_min"]))
             self.classifier_box.setChecked(bool(st["use_router_classifier"]))
             self.lookup_box.setChecked(bool(st.get("prompt_lookup")))
+            self.calc_box.setChecked(bool(st.get("think_calculator", True)))
             models = st.get("models") or {}
             fast = models.get("fast") or self.chat.default_pick()  # nothing chosen: show what will run
             _select(self.model_combo, fast.get("model"))
@@ -493,6 +501,7 @@ class ChatPage(QWidget):
             "tools": tools,
             "use_router_classifier": self.classifier_box.isChecked(),
             "prompt_lookup": self.lookup_box.isChecked(),
+            "think_calculator": self.calc_box.isChecked(),
         }
 
     def _settings_changed(self, *_a) -> None:

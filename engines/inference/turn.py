@@ -11,6 +11,11 @@ Reasoning: the answer is preceded by hidden thinking.
    the block before the optional minimum, the close is replaced with "Wait," and it goes on.
 3. Answer. The prompt is the first prompt plus the thinking plus `</think>`; the model host
    reuses the KV cache of the common prefix, so this costs only the few new tokens.
+4. Exact arithmetic (optional, `think_calculator`). Thinking also stops at "=". When the line
+   before it ends in plain arithmetic ("eggs laid: 7 * 4"), the calculator writes the result
+   (" = 28") into the thinking and the model goes on from there: a small model plans the steps,
+   and the digits are exact (Toolformer's calculator, inside System 2). The results it wrote
+   are counted apart (`calculator_results`), never as generated tokens.
 
 Everything streams through `on_event({"type": "thinking"|"answer"|"status", "text": ...})`,
 and the turn ends with a `TurnResult` carrying the accounting (engines.inference.accounting).
@@ -18,6 +23,7 @@ and the turn ends with a `TurnResult` carrying the accounting (engines.inference
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +39,26 @@ SCAFFOLD = (
 FAST_THINK_PREFILL = f"{OPEN_TAG}\n\n{CLOSE_TAG}\n\n"  # an empty block: a hybrid thinker answers at once
 WAIT = "\nWait,"  # s1's word for "keep thinking"
 MAX_WAITS = 8  # a model that keeps closing early cannot loop forever
+CALC_STOP = "="
+# the arithmetic at the end of a thinking line, just before "=": "eggs laid: 7 * 4 " -> "7 * 4"
+_ARITH_TAIL = re.compile(r"(?<![\w.])(\(?-?\d+(?:\.\d+)?(?:\s*[-+*/×x]\s*\(?-?\d+(?:\.\d+)?\)?)+)\s*$")
+MAX_CALC = 32  # results written per turn: a model that loops on "=" cannot loop forever
+
+
+def calculator_result(thinking: str) -> str | None:
+    """The text to append after a stop at "=": " = 28" when the thinking ends in arithmetic
+    ("... 7 * 4 "), None when it does not (the "=" was something else, e.g. code)."""
+    from engines.tools.calculator import CalculatorError, calculate
+
+    line = thinking.rsplit("\n", 1)[-1]
+    m = _ARITH_TAIL.search(line)
+    if not m or not re.search(r"\d\s*[-+*/×x]\s*\(?-?\d", m.group(1)):
+        return None
+    try:
+        value = calculate(m.group(1).replace("×", "*").replace("x", "*"))["result"]
+    except CalculatorError:
+        return None
+    return ("" if line.endswith(" ") else " ") + "= " + value
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,7 @@ class TurnRequest:
     sampling: Sampling = Sampling()
     prices: Prices = Prices()
     native_thinking: bool = False  # the model was trained to think in tags: no scaffold needed
+    think_calculator: bool = False  # reasoning: the calculator writes each "a op b =" result (see 4. above)
 
     def __post_init__(self):
         if self.mode not in ("fast", "reasoning"):
@@ -121,6 +148,7 @@ def run_turn(
     budget_forced = False
     thinking_s = 0.0
     reason = "stop"
+    calc_results = 0
 
     def stream(prompt: str, params: CompletionParams, parser: ThinkingParser | None, phase: str):
         """Stream one completion; returns its Done. `phase` says where unparsed text goes."""
@@ -160,12 +188,13 @@ def run_turn(
         base = render_prompt(req, req.messages if req.native_thinking else _with_scaffold(req.messages))
         think_prompt = base + OPEN_TAG + "\n"
         close_tags = tuple(dict.fromkeys(c for _o, c in THINK_TAGS))
+        calc_stop = (CALC_STOP,) if req.think_calculator else ()
         emit({"type": "status", "text": "thinking"})
         while True:
             left = req.budget.max_tokens - hidden
             done = stream(
                 think_prompt + "".join(thinking),
-                CompletionParams(left, close_tags + tuple(req.stop), req.sampling),
+                CompletionParams(left, close_tags + tuple(req.stop) + calc_stop, req.sampling),
                 None,
                 "thinking",
             )
@@ -176,6 +205,18 @@ def run_turn(
                 budget_forced = True
                 emit({"type": "status", "text": "thinking budget reached: answering"})
                 break
+            # a stop at "=" (a remote server does not say which stop matched: then "=" is
+            # assumed when the line ends in arithmetic, which a close tag never follows)
+            if calc_stop and done.finish_reason == "stop" and done.stop_string in (CALC_STOP, None):
+                written = calculator_result("".join(thinking)) if calc_results < MAX_CALC else None
+                if written is not None:
+                    calc_results += 1
+                elif done.stop_string == CALC_STOP:
+                    written = CALC_STOP  # not arithmetic: give the "=" back and go on
+                if written is not None:
+                    thinking.append(written)
+                    emit({"type": "thinking", "text": written})
+                    continue
             if hidden < req.budget.min_tokens and waits < MAX_WAITS:
                 waits += 1
                 thinking.append(WAIT)
@@ -195,6 +236,8 @@ def run_turn(
         clock, end, prompt_tokens=prompt_tokens, visible_tokens=visible, hidden_tokens=hidden,
         prices=req.prices, thinking_s=thinking_s,
     )
+    if req.think_calculator and req.mode == "reasoning":
+        stats["calculator_results"] = calc_results
     return TurnResult(
         answer="".join(answer).strip(),
         thinking="".join(thinking).strip(),

@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "max_tokens_reasoning": 512,
     "think_budget": 512,  # hidden tokens before budget forcing closes the thinking
     "think_min": 0,  # > 0: an early end of thinking becomes "Wait," (s1)
+    "think_calculator": True,  # reasoning: the calculator writes each "a op b =" result in the thinking
     "models": {},  # {"fast": {"model": name, "adapter": name|None}, "reasoning": {...}}
     "tools": [],
     "use_router_classifier": True,
@@ -549,6 +550,7 @@ class ChatService:
                 sampling=Sampling.from_dict({"temperature": float(st["temperature"]), "top_p": float(st["top_p"]), **{k: st[k] for k in ("seed", "top_k", "repeat_penalty") if k in st}}),
                 prices=self.prices(),
                 native_thinking=resolved.native_thinking,
+                think_calculator=bool(st.get("think_calculator", True)),
             )
         except ValueError as e:
             raise UserError(f"Bad chat settings: {e}", hint="fix them in the settings panel") from e

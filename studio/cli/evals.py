@@ -20,6 +20,9 @@ def register(sub, groups) -> None:
     p.add_argument("--limit", type=int, help="only the first N rows")
     p.add_argument("--per-family", type=int, help="only the first N rows of each family (a quick ladder)")
     p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--no-think-calculator", action="store_true",
+                   help="reasoning turns compute every digit themselves (default: the calculator writes each "
+                        "'a op b =' result in the thinking)")
     p.add_argument("--no-store", action="store_true", help="do not store the run")
     p.set_defaults(func=cmd_eval_ladder)
 
@@ -78,7 +81,7 @@ def cmd_eval_ladder(args, ctx):
 
     out = run_ladder(ctx.studio, suite, models=[m.strip() for m in args.models.split(",")] if args.models else None,
                      modes=[m.strip() for m in args.modes.split(",") if m.strip()], on_progress=progress,
-                     settings={"temperature": args.temperature}, limit=args.limit, per_family=args.per_family,
+                     settings={"temperature": args.temperature, "think_calculator": not args.no_think_calculator}, limit=args.limit, per_family=args.per_family,
                      store=not args.no_store)
     if getattr(args, "json", False):
         return out

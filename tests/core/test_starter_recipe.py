@@ -169,3 +169,30 @@ def test_the_starter_writes_tool_calls_under_the_grammar_and_answers_from_the_re
     expr = calls[0]["args"]["expression"]
     assert expr.startswith("1234") and "*" in expr and calls[0]["result"]["result"].isdigit(), calls[0]
     assert turn["meta"]["finish_reason"] in ("stop", "eos")
+
+
+def test_the_calculator_writes_exact_results_into_the_starters_thinking(studio_with_model):
+    """Reasoning with `think_calculator`: the thinking stops at each "=", the calculator writes the
+    result of the arithmetic before it, and the model goes on to the next line and the answer.
+    Off, the model computes the digits itself (and the turn reports no calculator results)."""
+    import re
+
+    from studio.chat import ChatService
+
+    q = "A hall has 7 rows of 9 chairs. 12 chairs are taken. How many chairs are free?"
+    base = {"temperature": 0.0, "max_tokens_reasoning": 48, "think_budget": 96}
+    chat = ChatService(studio_with_model)
+    try:
+        on = chat.run_turn_for({"settings": {**base, "think_calculator": True}}, [{"role": "user", "content": q}],
+                               mode="reasoning")
+        off = chat.run_turn_for({"settings": {**base, "think_calculator": False}}, [{"role": "user", "content": q}],
+                                mode="reasoning")
+    finally:
+        chat.close()
+    lines = re.findall(r"(\d+) ([-+*/]) (\d+) = (-?\d+)", on["thinking"])
+    assert on["stats"]["calculator_results"] >= 1 and lines, on["thinking"]
+    ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a // b}
+    assert all(ops[op](int(a), int(b)) == int(c) for a, op, b, c in lines), on["thinking"]
+    assert not on["meta"]["budget_forced"] and on["meta"]["finish_reason"] in ("stop", "eos"), on["meta"]
+    assert on["answer"].startswith("The answer is "), on["answer"]
+    assert "calculator_results" not in off["stats"] and off["thinking"]

@@ -64,3 +64,16 @@ def test_prefilled_block_needs_only_the_closing_tag():
 def test_unclosed_thinking_at_the_end_stays_hidden():
     thinking, answer, _ = _run(["<think>still going", " and going"])
     assert thinking == "still going and going" and answer == ""
+
+
+def test_calculator_result_completes_only_arithmetic_before_the_equals_sign():
+    from engines.inference.turn import calculator_result
+
+    assert calculator_result("eggs laid: 7 * 4 ") == "= 28"  # a labelled line, as the starter writes it
+    assert calculator_result("first line\nleft: 36 - 5 ") == "= 31"  # only the last line counts
+    assert calculator_result("12*3") == " = 36"
+    assert calculator_result("total: 12.5 + 3 ") == "= 15.5"
+    assert calculator_result("3 x 4 ") == "= 12"
+    assert calculator_result("x ") is None  # code, not arithmetic: the "=" is given back
+    assert calculator_result("the 3 cats ") is None  # a lone number is not a calculation
+    assert calculator_result("7 / 0 ") is None  # the calculator's error: the model goes on by itself
