@@ -250,8 +250,9 @@ def run_ladder(
     # "LABEL=MODEL" names a rung ("+SFT=my-sft (GGUF LoRA)"); a bare name is its own label
     picks = default_models(studio) if not models else [
         {"model": m.split("=", 1)[1], "stage": m.split("=", 1)[0]} if "=" in m else {"model": m, "stage": m} for m in models]
-    for p in picks:
-        studio.registry.get(p["model"])  # unknown names fail before any turn runs
+    for p in picks:  # unknown names fail before any turn runs; a PEFT adapter runs as its GGUF LoRA export
+        if studio.registry.get(p["model"]).format == "peft":
+            p["model"] = gguf_for_adapter(studio, p["model"])
     st = {**DEFAULT_SETTINGS, **(settings or {})}
     tools = _all_tools(studio)
     chat = ChatService(studio)

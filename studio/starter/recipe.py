@@ -285,7 +285,7 @@ def _register(studio, recipe: dict, state: dict, prev: dict) -> dict[str, Any]:
     taken = {x.name for x in reg.list()}
     name = recipe.get("output_name") or m.name
     if name in taken and name != m.name:
-        name = f"{name} (rebuilt, job {m.job_id})"
+        name = f"{name} (rebuilt by job {m.job_id})"
     jobs = []
     for st in recipe["stages"]:
         info = state["stages"].get(st["name"]) or {}
