@@ -33,7 +33,9 @@ def main() -> None:
     from sqlalchemy import event
 
     from studio.core import open_studio
+    from tests.helpers import dummy_job
 
+    dummy_job.register()
     with tempfile.TemporaryDirectory() as tmp:
         st = open_studio(Path(tmp) / "home", ensure_default_model=False)
         commits = [0]

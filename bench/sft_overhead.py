@@ -107,7 +107,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2, help="alternate the two paths this many times; report the medians")
     a = ap.parse_args()
-    from engines.training.tiny import make_tiny_model
+    from tests.helpers.tiny_model import make_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

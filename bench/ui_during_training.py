@@ -64,10 +64,10 @@ def main() -> None:
     a = ap.parse_args()
     from PySide6.QtWidgets import QApplication
 
-    from engines.training.tiny import make_tiny_model
     from studio.core import open_studio
     from studio.dataset_rows import append_rows
     from studio.training import TrainingService
+    from tests.helpers.tiny_model import make_tiny_model
     from ui.jobs_page import JobsPage
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

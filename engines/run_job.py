@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -17,13 +18,30 @@ from engines.jobkit import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, JobContext, JobSt
 
 # kind -> "module:function"; each function is run(config: dict, ctx: JobContext) -> dict
 JOB_KINDS = {
-    "dummy": "engines.dummy:run",
     "sft": "engines.training.sft:run_job",
     "reward": "engines.training.reward:run_job",
     "dpo": "engines.training.dpo:run_job",
     "grpo": "engines.training.grpo:run_job",
     "export": "engines.conversion.export:run_job",
 }
+
+# More kinds as "kind=module:function,...". The app sets nothing here; tests and benchmarks
+# name their helper jobs (tests/helpers/dummy_job.py). The job child inherits the variable from
+# the runner, so both sides resolve a kind the same way.
+EXTRA_JOB_KINDS_ENV = "STUDIO_EXTRA_JOB_KINDS"
+
+
+def job_kinds() -> dict[str, str]:
+    """The built-in kinds plus those named in STUDIO_EXTRA_JOB_KINDS."""
+    kinds = dict(JOB_KINDS)
+    for pair in filter(None, os.environ.get(EXTRA_JOB_KINDS_ENV, "").split(",")):
+        kind, _, target = pair.partition("=")
+        if not kind or target.count(":") != 1:
+            raise ValueError(f"{EXTRA_JOB_KINDS_ENV}: {pair!r} is not kind=module:function")
+        if kind in JOB_KINDS:
+            raise ValueError(f"{EXTRA_JOB_KINDS_ENV}: {kind!r} is a built-in job kind")
+        kinds[kind] = target
+    return kinds
 
 
 def describe_error(e: BaseException) -> tuple[str, str | None]:
@@ -57,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx.install_signal_handlers()
     kind = spec["kind"]
     try:
-        target = JOB_KINDS.get(kind) or spec.get("entry")
+        target = job_kinds().get(kind)
         if not target:
             raise ValueError(f"unknown job kind {kind!r}")
         module, func = target.split(":")

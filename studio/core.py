@@ -2,7 +2,7 @@
 
     studio = open_studio()          # or open_studio("/path/to/home")
     studio.registry.list()
-    job_id = studio.jobs.submit("dummy", {"steps": 5})
+    job_id = studio.jobs.submit("sft", config)  # a job kind of engines.run_job
 
 Services of later features (datasets, chat, tools, evals) hang off this object as lazily
 created attributes, so the window and the CLI share one entry point.

@@ -5,6 +5,9 @@
 - `studio_with_model`: the same with the real packaged gemma-3-270m registered; the GGUF is
   assembled once per session and hard-linked into each home.
 - `gemma_gguf`: the path of that session-wide GGUF file.
+
+Helpers that are not fixtures (a stub OpenAI server, tiny random models, the `dummy` job kind)
+live in tests/helpers/.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tests.helpers import dummy_job  # noqa: E402 - needs ROOT on sys.path
+
+# The job runner's tests submit `dummy`, a kind the app does not have; the registration is an
+# environment variable, so job children and `studio` subprocesses inherit it.
+dummy_job.register()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from engines.run_job import job_kinds
 from studio.db import Database, Job, JobEvent
 from studio.db.models import utcnow
 from studio.errors import NotFound, UserError
@@ -102,6 +103,9 @@ class JobManager:
         dataset_version_id: int | None = None,
         parent_job_id: int | None = None,
     ) -> int:
+        kinds = job_kinds()
+        if kind not in kinds:
+            raise UserError(f"There is no job kind {kind!r}", hint="the kinds are " + ", ".join(sorted(kinds)))
         json.dumps(config)  # a config must be plain data; fail here, not in the child
         with self.db.session() as s:
             job = Job(

@@ -192,7 +192,7 @@ def test_cli_eval_router_reports_accuracy_confusion_and_hidden_cost(studio, tmp_
 
 
 def test_tools_enabled_in_a_conversation_run_before_the_answer_and_are_stored(studio):
-    from engines.inference.openai_stub import StubServer
+    from tests.helpers.openai_stub import StubServer
 
     prompts = []
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from engines.run_job import EXTRA_JOB_KINDS_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -71,6 +73,13 @@ def test_jobs_submit_wait_show_and_errors(home):
     assert bad.returncode == 2 and "not valid JSON" in bad.stderr
     done = studio_cli("jobs", "cancel", str(out["id"]), home=home, check=False)
     assert done.returncode == 2 and "succeeded already" in done.stderr
+
+
+def test_a_user_cannot_submit_the_tests_dummy_job(home, monkeypatch):
+    monkeypatch.delenv(EXTRA_JOB_KINDS_ENV)  # as in a user's shell: only tests/conftest.py sets it
+    p = studio_cli("jobs", "submit", "dummy", "--config", '{"steps": 3}', "--wait", "--json", home=home, check=False)
+    assert p.returncode == 2 and p.stdout == ""
+    assert "There is no job kind 'dummy' (the kinds are dpo, export, grpo, reward, sft)" in p.stderr
 
 
 def test_jobs_submit_without_wait_runs_in_a_background_worker(home):

@@ -13,7 +13,9 @@ import time
 import psutil
 import pytest
 
+from engines.run_job import EXTRA_JOB_KINDS_ENV, job_kinds
 from studio.core import open_studio
+from studio.errors import UserError
 
 
 def _until(pred, timeout=60.0, poll=0.05):
@@ -85,6 +87,24 @@ def test_cancel_escalates_to_kill_when_the_child_ignores_it(studio):
     studio.jobs.cancel(job_id)
     job = studio.jobs.wait(job_id, timeout=30)
     assert job.state == "cancelled"
+
+
+def test_a_kind_the_app_does_not_have_is_refused_at_submit(studio, monkeypatch):
+    """`dummy` exists only because tests/conftest.py registers it: the app refuses it."""
+    monkeypatch.delenv(EXTRA_JOB_KINDS_ENV)
+    with pytest.raises(UserError, match="There is no job kind 'dummy'") as refused:
+        studio.jobs.submit("dummy", {"steps": 3})
+    assert refused.value.hint == "the kinds are dpo, export, grpo, reward, sft"
+    assert studio.jobs.list() == []
+
+
+def test_an_extra_job_kind_names_a_function_and_cannot_replace_a_built_in(monkeypatch):
+    monkeypatch.setenv(EXTRA_JOB_KINDS_ENV, "dummy=tests.helpers.dummy_job")
+    with pytest.raises(ValueError, match="is not kind=module:function"):
+        job_kinds()
+    monkeypatch.setenv(EXTRA_JOB_KINDS_ENV, "sft=tests.helpers.dummy_job:run")
+    with pytest.raises(ValueError, match="'sft' is a built-in job kind"):
+        job_kinds()
 
 
 def test_cancel_of_a_queued_job_is_immediate(studio):

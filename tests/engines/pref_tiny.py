@@ -1,6 +1,6 @@
 """Tiny word-level models for the preference-training tests (reward model, DPO, GRPO).
 
-engines/training/tiny.py's byte-level BPE has ~500 tokens, so a random policy almost never
+tests/helpers/tiny_model.py's byte-level BPE has ~500 tokens, so a random policy almost never
 samples a given digit and an exact-match reward would be 0 for every rollout (no signal for
 GRPO). With a vocabulary of ~40 whole words a random tiny model hits the right answer often
 enough to learn from, which keeps the RL tests to a few seconds of CPU.

@@ -9,10 +9,10 @@ import threading
 import pytest
 
 from engines.inference.backend import BackendError, CompletionParams, Done, Piece, Sampling
-from engines.inference.openai_stub import StubServer
 from engines.inference.remote import OpenAIBackend
 from engines.inference.turn import SCAFFOLD, ThinkingBudget, TurnRequest, run_turn
 from engines.templates import get_template
+from tests.helpers.openai_stub import StubServer
 
 CHATML = get_template("chatml")
 

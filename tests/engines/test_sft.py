@@ -15,7 +15,7 @@ from engines.training.sft import SFTJobConfig, run_sft
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory) -> Path:
-    from engines.training.tiny import make_tiny_model
+    from tests.helpers.tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "llama")
 

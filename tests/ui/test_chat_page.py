@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from engines.inference.openai_stub import StubServer
+from tests.helpers.openai_stub import StubServer
 from ui.chat_page import ChatPage
 
 

@@ -3,9 +3,9 @@ hides which pane is which until the vote."""
 
 from __future__ import annotations
 
-from engines.inference.openai_stub import StubServer
 from studio.chat import ChatService
 from studio.dataset_rows import iter_rows, resolve_version
+from tests.helpers.openai_stub import StubServer
 from ui.compare_view import CompareView
 
 

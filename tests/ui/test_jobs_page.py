@@ -101,7 +101,7 @@ def test_failed_job_shows_its_error_and_hint_and_offers_resume(qtbot, studio):
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory) -> Path:
-    from engines.training.tiny import make_tiny_model
+    from tests.helpers.tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "llama")
 

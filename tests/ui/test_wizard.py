@@ -14,7 +14,7 @@ from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory) -> Path:
-    from engines.training.tiny import make_tiny_model
+    from tests.helpers.tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "gemma", arch="gemma3")
 

@@ -1,4 +1,4 @@
-"""A tiny scripted OpenAI-compatible server on 127.0.0.1, for tests, benchmarks and demos.
+"""A tiny scripted OpenAI-compatible server on 127.0.0.1, for tests.
 
 It speaks the same wire protocol as llama-server and vLLM for `POST /v1/completions` (with
 server-sent events when `"stream": true`), `GET /v1/models` and `POST /tokenize`. What it

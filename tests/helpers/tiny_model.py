@@ -1,11 +1,11 @@
 """Tiny random causal LMs with a real tokenizer, built offline from a config.
 
-Unit tests, benchmarks and demos need a model that trains in milliseconds per step and never
-touches the Hugging Face Hub. `make_tiny_model(out_dir)` writes a Hugging Face directory
+Tests and benchmarks need a model that trains in milliseconds per step and never touches the
+Hugging Face Hub. `make_tiny_model(out_dir)` writes a Hugging Face directory
 (config, random weights, a small byte-level BPE tokenizer that knows the chat-template special
 tokens) that `AutoModelForCausalLM.from_pretrained` and the studio registry load like any other.
 
-    python -m engines.training.tiny /tmp/tiny-llama
+    python -m tests.helpers.tiny_model /tmp/tiny-llama
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
-"""A small job that behaves like training: steps, a falling loss, checkpoints, resume.
+"""The `dummy` job kind: a small job that behaves like training (steps, a falling loss,
+checkpoints, resume), for the job runner's tests and benchmarks.
 
-The job runner's tests use it for run / cancel / kill-the-parent / interrupted-then-resume,
-without waiting on torch. Config: steps, step_seconds, checkpoint_every, fail_at_step.
+The tests use it for run / cancel / kill-the-parent / interrupted-then-resume without waiting
+on torch. Config: steps, step_seconds, checkpoint_every, fail_at_step.
+
+The app does not know this kind: `register()` names it in STUDIO_EXTRA_JOB_KINDS, which the
+runner and its job children read (tests/conftest.py calls it for every test).
 """
 
 from __future__ import annotations
@@ -11,6 +15,15 @@ import os
 import time
 
 from engines.jobkit import JobContext, JobStopped
+from engines.run_job import EXTRA_JOB_KINDS_ENV
+
+KIND = "dummy"
+
+
+def register() -> None:
+    """Make `dummy` a job kind for this process and every process it starts."""
+    pairs = [p for p in os.environ.get(EXTRA_JOB_KINDS_ENV, "").split(",") if p and not p.startswith(f"{KIND}=")]
+    os.environ[EXTRA_JOB_KINDS_ENV] = ",".join([*pairs, f"{KIND}=tests.helpers.dummy_job:run"])
 
 
 def _save(ctx: JobContext, step: int) -> None:
