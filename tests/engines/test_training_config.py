@@ -92,3 +92,23 @@ def test_every_method_refuses_bad_shared_values_naming_the_field(cls, field, val
     with pytest.raises(TrainingError) as e:
         cls(base_model_path="m", train_file="t.jsonl", **{field: value})
     assert field in e.value.message
+
+
+def test_the_fields_every_method_has_are_declared_once_in_training_config():
+    from engines.training.config import TrainingConfig
+
+    base = {f.name: f for f in fields(TrainingConfig)}
+    assert set.intersection(*({f.name for f in fields(c)} for c in CONFIGS)) == set(base)
+    for cls in CONFIGS:
+        for f in fields(cls):
+            declaring = [k for k in reversed(cls.__mro__) if f.name in vars(k).get("__annotations__", {})]
+            first, *restated = declaring
+            assert "default_of" not in first.__dataclass_fields__[f.name].metadata, (cls.__name__, f.name)
+            before = first.__dataclass_fields__[f.name]
+            for k in restated:  # only a method's own default, through method_default, and only when it differs
+                mine = k.__dataclass_fields__[f.name]
+                assert f.name in base and mine.metadata.get("default_of") == f.name, (k.__name__, f.name)
+                assert mine.type == base[f.name].type, (k.__name__, f.name)
+                assert mine.metadata["help"].startswith(base[f.name].metadata["help"]), (k.__name__, f.name)
+                assert mine.default != before.default, f"{k.__name__}.{f.name} restates the default it inherits"
+                before = mine
