@@ -3,7 +3,7 @@
 - `choose_device(precision)`: cuda with bf16/fp16 autocast, or cpu in fp32.
 - `load_base(model_dir, template, ...)`: a Hugging Face base model + tokenizer, with the chosen
   chat template (its *training* form) installed on the tokenizer and a pad token set.
-- `lora_config(...)`: peft's LoraConfig from the fields every method's config has.
+- `lora_config(...)`: peft's LoraConfig from TrainingConfig's LoRA fields.
 - `StudioCallback`: a TrainerCallback that turns trainer logs into `progress` events (with every
   numeric metric, samples/s, tokens/s and an ETA), honours `should_stop()` by saving a checkpoint
   and stopping, and moves each checkpoint from the trainer's staging folder to
@@ -25,7 +25,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,28 +44,7 @@ class TrainingError(Exception):
         self.hint = hint
 
 
-# ---- configs -----------------------------------------------------------------------------------
-def config_help(cls) -> dict[str, str]:
-    """field name -> help text, for the wizard's Advanced panel and `--set` errors."""
-    return {f.name: f.metadata.get("help", "") for f in fields(cls)}
-
-
-def config_from_dict(cls, data: dict[str, Any]):
-    """Build a config dataclass from plain data, naming unknown keys instead of a TypeError."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise TrainingError(
-            f"Unknown {cls.__name__} field(s): {', '.join(unknown)}",
-            hint="the fields are: " + ", ".join(sorted(known)),
-        )
-    return cls(**data)
-
-
-def config_to_dict(cfg) -> dict[str, Any]:
-    return asdict(cfg)
-
-
+# ---- configs (the configs themselves: engines/training/config.py) ------------------------------
 def check(cond: bool, message: str, hint: str | None = None) -> None:
     """Validation in a config's __post_init__."""
     if not cond:
@@ -287,7 +265,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 
 def trainer_args_common(cfg, device: str, precision: str, staging: Path) -> dict[str, Any]:
-    """TrainingArguments every method shares, from the fields every method's config has."""
+    """TrainingArguments every method shares, from TrainingConfig's fields."""
     save_steps = cfg.save_steps if cfg.save_steps and cfg.save_steps > 0 else 10**9
     return dict(
         output_dir=str(staging),

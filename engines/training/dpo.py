@@ -37,7 +37,7 @@ from engines.training.common import (
 )
 from engines.training.monitors import RewardHackingMonitor, pick_samples
 from engines.training.preference_common import (
-    PreferenceFields,
+    PreferenceConfig,
     adapter_meta,
     load_policy,
     load_split,
@@ -56,7 +56,7 @@ LOSS_TYPES = (
 
 
 @dataclass
-class DPOJobConfig(PreferenceFields):
+class DPOJobConfig(PreferenceConfig):
     """A DPO run: LoRA on the base or on a starting adapter, against a frozen reference."""
 
     beta: float = field(default=0.1, metadata={"help": "How far the policy may move from the reference: higher stays closer (0.1 is the paper's value)."})

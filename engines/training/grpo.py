@@ -37,9 +37,10 @@ from engines.training.common import (
     trainer_args_common,
     train_with_recovery,
 )
+from engines.training.config import method_default
 from engines.training.monitors import RewardHackingMonitor, pick_samples
 from engines.training.preference_common import (
-    PreferenceFields,
+    PreferenceConfig,
     adapter_meta,
     load_policy,
     load_split,
@@ -55,8 +56,12 @@ GRPO_LOSS_TYPES = ("dapo", "grpo", "dr_grpo", "bnpo", "cispo", "sapo")
 
 
 @dataclass
-class GRPOJobConfig(PreferenceFields):
+class GRPOJobConfig(PreferenceConfig):
     """A GRPO run: LoRA on the base or a starting adapter, rewarded by weighted functions."""
+
+    learning_rate: float = method_default("learning_rate", 1e-5, "RL wants a small one.")
+    batch_size: int = method_default("batch_size", 8, "For GRPO these are completions: a multiple of num_generations.")
+    eval_fraction: float = method_default("eval_fraction", 0.0, "GRPO reports training rewards; 0 keeps every prompt for training.")
 
     rewards: Any = field(
         default="exact_match",
@@ -69,9 +74,6 @@ class GRPOJobConfig(PreferenceFields):
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the rollouts (exploration)."})
     beta: float = field(default=0.04, metadata={"help": "KL penalty toward the reference (0: none, and KL is not computed)."})
     loss_type: str = field(default="dapo", metadata={"help": "GRPO loss normalisation: " + ", ".join(GRPO_LOSS_TYPES) + "."})
-    batch_size: int = field(default=8, metadata={"help": "Completions per device per step; a multiple of num_generations."})
-    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (RL wants a small one)."})
-    eval_fraction: float = field(default=0.0, metadata={"help": "Share of prompts held out (GRPO reports training rewards; 0 keeps all)."})
     human_ratings_file: str = field(default="", metadata={"help": "JSONL of held-out human preference pairs. The policy's agreement with them is "
                                     "checked while the reward rises (for reward-model runs the studio uses the reward model's eval split)."})
     human_ratings_max: int = field(default=32, metadata={"help": "How many held-out pairs the agreement check reads (each costs two forward passes)."})

@@ -1,8 +1,7 @@
 """What the reward-model, DPO and GRPO engines share beyond engines/training/common.py.
 
-- `PreferenceFields`: the config fields the three methods have in common (the same names as
-  SFTJobConfig, so `common.trainer_args_common` and the studio's job builder apply unchanged),
-  plus the starting adapter and the reward-hacking monitor settings.
+- `PreferenceConfig`: the three methods' base config: TrainingConfig (engines/training/config.py)
+  with the starting adapter, the reward-hacking monitor settings and the defaults they share.
 - Row checks and conversion of `preference` rows (`{"prompt", "chosen", "rejected"}`) and
   `prompt` rows (`{"prompt", "answer"?, "tests"?}`) into trl's conversational format, with errors
   that name the file, the row and the fix.
@@ -16,74 +15,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engines.training.common import (
-    TrainingError,
-    check,
-    config_from_dict,
-    config_to_dict,
-    load_base,
-    read_jsonl,
-)
+from engines.training.common import TrainingError, load_base, read_jsonl
+from engines.training.config import TrainingConfig, method_default
 from engines.training.monitors import MonitorConfig
-
-SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
-class PreferenceFields:
-    """Fields every preference method has (see SFTJobConfig for the same names)."""
+class PreferenceConfig(TrainingConfig):
+    """What the reward-model, DPO and GRPO configs add to TrainingConfig: a starting adapter,
+    the reward-hacking monitors, and the defaults they share."""
 
-    base_model_path: str = field(default="", metadata={"help": "Hugging Face directory of the base model (a GGUF base is converted to one first)."})
-    base_gguf: str = field(default="", metadata={"help": "A GGUF base to convert into base_model_path first, when that folder is not there yet."})
+    lora_dropout: float = method_default("lora_dropout", 0.0, "0 keeps policy and reference log-probs comparable.")
+    learning_rate: float = method_default("learning_rate", 5e-5, "Preference methods want ~4x less than SFT.")
+    lr_scheduler: str = method_default("lr_scheduler", "constant")
+    eval_fraction: float = method_default("eval_fraction", 0.1, "Preference methods measure held-out pairs before and after training.")
+
     adapter_path: str = field(default="", metadata={"help": "A LoRA adapter to start from (an SFT fine-tune); empty: start from the base."})
-    train_file: str = field(default="", metadata={"help": "JSONL of training rows."})
-    eval_file: str = field(default="", metadata={"help": "JSONL of held-out rows (empty: split off eval_fraction of train_file)."})
-    output_dir: str = field(default="output/adapter", metadata={"help": "Where the finished adapter is written (relative paths: inside the job folder)."})
-    checkpoint_dir: str = field(default="checkpoints", metadata={"help": "Where checkpoint-<step> folders go; Resume reads the newest."})
-    resume_from: str = field(default="", metadata={"help": "A checkpoint folder to continue from."})
-    chat_template: str = field(default="gemma", metadata={"help": "gemma | chatml | llama3 | model. The same template is used for training and inference."})
-    chat_template_text: str = field(default="", metadata={"help": "The template's training text, filled by the studio so a job re-runs identically."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scale numerator (alpha/r scales the update)."})
-    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA input (0 keeps policy and reference log-probs comparable)."})
-    target_modules: str = field(default="all-linear", metadata={"help": "'all-linear' or a comma list like 'q_proj,v_proj'."})
-    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (preference methods want ~4x less than SFT)."})
-    lr_scheduler: str = field(default="constant", metadata={"help": "Learning-rate schedule: " + ", ".join(SCHEDULERS) + "."})
-    warmup_steps: int = field(default=0, metadata={"help": "Steps of linear warm-up."})
-    epochs: float = field(default=1.0, metadata={"help": "Passes over the data (ignored when max_steps > 0)."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
-    batch_size: int = field(default=4, metadata={"help": "Rows per device per step."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Steps whose gradients add up before one update."})
-    max_length: int = field(default=512, metadata={"help": "Tokens per prompt + answer; longer pairs are dropped or truncated."})
-    seed: int = field(default=42, metadata={"help": "Seed for data order and LoRA init."})
-    eval_fraction: float = field(default=0.1, metadata={"help": "Share of rows held out when no eval_file is given."})
-    eval_steps: int = field(default=0, metadata={"help": "Evaluate every N steps (0: at each checkpoint)."})
-    save_steps: int = field(default=50, metadata={"help": "Write a checkpoint every N steps (0: only when stopped)."})
-    keep_checkpoints: int = field(default=2, metadata={"help": "How many of the newest checkpoints to keep."})
-    logging_steps: int = field(default=1, metadata={"help": "Report metrics every N steps."})
-    precision: str = field(default="auto", metadata={"help": "auto | fp32 | bf16 | fp16."})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward: less memory, slower."})
-    qlora: bool = field(default=False, metadata={"help": "Load the base in 4-bit (CUDA only)."})
     monitors: Any = field(default="", metadata={"help": "Reward-hacking monitor settings, as key=value pairs or JSON, e.g. "
                           "'stop_on_warning=true, sample_every=10, length_growth=2' (see MonitorConfig in engines/training/monitors.py)."})
 
     def __post_init__(self) -> None:
-        check(self.lora_r >= 1, f"lora_r must be at least 1, not {self.lora_r}")
-        check(self.lora_alpha >= 1, f"lora_alpha must be at least 1, not {self.lora_alpha}")
-        check(0.0 <= self.lora_dropout < 1.0, f"lora_dropout must be in [0, 1), not {self.lora_dropout}")
-        check(0.0 < self.learning_rate < 1.0, f"learning_rate must be in (0, 1), not {self.learning_rate}")
-        check(self.lr_scheduler in SCHEDULERS, f"lr_scheduler {self.lr_scheduler!r} is not one of {', '.join(SCHEDULERS)}")
-        check(self.precision in PRECISIONS, f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
-        check(self.batch_size >= 1, f"batch_size must be at least 1, not {self.batch_size}")
-        check(self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be at least 1")
-        check(16 <= self.max_length <= 131072, f"max_length must be between 16 and 131072, not {self.max_length}")
-        check(self.max_steps > 0 or self.epochs > 0, "set max_steps > 0 or epochs > 0", "a run needs a length")
-        check(0.0 <= self.eval_fraction < 0.5, f"eval_fraction must be in [0, 0.5), not {self.eval_fraction}")
-        check(self.warmup_steps >= 0 and self.save_steps >= 0 and self.eval_steps >= 0, "step counts cannot be negative")
-        check(self.logging_steps >= 1, "logging_steps must be at least 1")
-        if self.chat_template not in ("gemma", "chatml", "llama3", "model") and not self.chat_template_text:
-            raise TrainingError(f"Unknown chat template {self.chat_template!r}", "choose gemma, chatml, llama3 or model")
+        super().__post_init__()
         try:
             self.monitors = parse_settings(self.monitors)
             self.monitor_config  # noqa: B018 - validates the monitor settings now, not mid-run
@@ -93,13 +45,6 @@ class PreferenceFields:
     @property
     def monitor_config(self) -> MonitorConfig:
         return MonitorConfig.from_dict(self.monitors)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]):
-        return config_from_dict(cls, data)
-
-    def to_dict(self) -> dict[str, Any]:
-        return config_to_dict(self)
 
 
 def parse_structured(text: str):
@@ -147,7 +92,7 @@ def resolve(path: str, base: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def run_paths(cfg: "PreferenceFields", workdir: str | os.PathLike | None) -> tuple[Path, Path, Path]:
+def run_paths(cfg: "PreferenceConfig", workdir: str | os.PathLike | None) -> tuple[Path, Path, Path]:
     """(work folder, checkpoint folder (created), adapter output folder) of one run."""
     base = Path(workdir or os.getcwd())
     ckpt_dir = resolve(cfg.checkpoint_dir, base)
@@ -155,7 +100,7 @@ def run_paths(cfg: "PreferenceFields", workdir: str | os.PathLike | None) -> tup
     return base, ckpt_dir, resolve(cfg.output_dir, base)
 
 
-def warning_handler(cfg: "PreferenceFields", emit, stop_flag: list[str], request_stop=None):
+def warning_handler(cfg: "PreferenceConfig", emit, stop_flag: list[str], request_stop=None):
     """What a monitor warning does: an event for the Jobs page banner and, when the run is
     configured to stop on warnings, a recorded reason and a stop request to the job."""
 
@@ -251,7 +196,7 @@ def prompt_dataset(rows: list[dict], source: str, needs: dict[str, str]):
     return Dataset.from_list(out)
 
 
-def load_split(cfg: PreferenceFields, base: Path, make):
+def load_split(cfg: PreferenceConfig, base: Path, make):
     """(train, eval or None) datasets, with `make(rows, source)` converting rows."""
     train = make(read_jsonl(resolve(cfg.train_file, base)), cfg.train_file)
     if cfg.eval_file:
@@ -265,7 +210,7 @@ def load_split(cfg: PreferenceFields, base: Path, make):
 # ---- model ------------------------------------------------------------------------------------
 
 
-def load_policy(cfg: PreferenceFields):
+def load_policy(cfg: PreferenceConfig):
     """(model, tokenizer, info, peft_config or None): with a starting adapter the model is a
     trainable PeftModel and no new LoRA is made; otherwise trl adds the LoRA from peft_config."""
     from engines.training.common import lora_config
@@ -289,7 +234,7 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def adapter_meta(method: str, cfg: PreferenceFields, **extra: Any) -> dict[str, Any]:
+def adapter_meta(method: str, cfg: PreferenceConfig, **extra: Any) -> dict[str, Any]:
     return {
         "method": method,
         "chat_template_name": cfg.chat_template,

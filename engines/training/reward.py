@@ -35,9 +35,10 @@ from engines.training.common import (
     trainer_args_common,
     train_with_recovery,
 )
+from engines.training.config import method_default
 from engines.training.monitors import RewardHackingMonitor
 from engines.training.preference_common import (
-    PreferenceFields,
+    PreferenceConfig,
     adapter_meta,
     load_split,
     preference_dataset,
@@ -52,10 +53,11 @@ MIN_LENGTH_PAIRS = 10  # held-out pairs of unequal length needed before judging 
 
 
 @dataclass
-class RewardJobConfig(PreferenceFields):
+class RewardJobConfig(PreferenceConfig):
     """A reward-model run: LoRA on the base (or a fine-tune) with a 1-output score head."""
 
-    learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate; the score head is new, so a little higher than DPO."})
+    learning_rate: float = method_default("learning_rate", 1e-4, "The score head is new, so a little higher than DPO.")
+
     center_rewards_coefficient: float = field(default=0.0, metadata={"help": "Pulls the mean reward toward 0 (0: off; 0.01 is trl's suggestion)."})
     length_bias_threshold: float = field(default=0.25, metadata={"help": "Warn when the model prefers the longer answer this much more often than the human ratings did."})
 

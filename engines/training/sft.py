@@ -26,11 +26,8 @@ from engines.training.common import (
     Emit,
     ShouldStop,
     TrainingError,
-    check,
     run_training_job,
     yaml_main,
-    config_from_dict,
-    config_to_dict,
     ensure_hf_base,
     finish_adapter,
     load_base,
@@ -41,79 +38,17 @@ from engines.training.common import (
     train_with_recovery,
     verify_template,
 )
-
-SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from engines.training.config import TrainingConfig
 
 
 @dataclass
-class SFTJobConfig:
-    """Everything one SFT run needs, as plain data (stored as the job's config)."""
+class SFTJobConfig(TrainingConfig):
+    """One SFT run: TrainingConfig (whose defaults are SFT's) and how rows become batches."""
 
-    # -- what to train on --
-    base_model_path: str = field(default="", metadata={"help": "Hugging Face directory of the base model (a GGUF base is converted to one first)."})
-    base_gguf: str = field(default="", metadata={"help": "A GGUF base to convert into base_model_path first, when that folder is not there yet."})
-    train_file: str = field(default="", metadata={"help": "JSONL of training rows: {'messages': [...]} or {'prompt', 'completion'}."})
-    eval_file: str = field(default="", metadata={"help": "JSONL of held-out rows for eval loss (empty: split off eval_fraction of train_file)."})
-    output_dir: str = field(default="output/adapter", metadata={"help": "Where the finished adapter is written (relative paths: inside the job folder)."})
-    checkpoint_dir: str = field(default="checkpoints", metadata={"help": "Where checkpoint-<step> folders go; Resume reads the newest."})
-    resume_from: str = field(default="", metadata={"help": "A checkpoint folder to continue from (optimizer and scheduler state included)."})
-    # -- chat template: one for training and inference --
-    chat_template: str = field(default="gemma", metadata={"help": "gemma | chatml | llama3 | model (the base model's own). Saved with the adapter."})
-    chat_template_text: str = field(default="", metadata={"help": "The template's training text, filled by the studio so a job re-runs identically."})
-    # -- LoRA --
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank: capacity of the update (8-64 is typical)."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scale numerator; alpha/r scales the update (2x r is the usual choice)."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input; regularises small datasets."})
-    target_modules: str = field(default="all-linear", metadata={"help": "Modules that get LoRA: 'all-linear' or a comma list like 'q_proj,v_proj'."})
-    # -- optimisation --
-    learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate; LoRA tolerates ~10x the full fine-tune rate."})
-    lr_scheduler: str = field(default="cosine", metadata={"help": "Learning-rate schedule: " + ", ".join(SCHEDULERS) + "."})
-    warmup_steps: int = field(default=0, metadata={"help": "Steps of linear warm-up before the schedule."})
-    epochs: float = field(default=1.0, metadata={"help": "Passes over the data (ignored when max_steps > 0)."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
-    batch_size: int = field(default=4, metadata={"help": "Rows per device per step; lower it when memory runs out."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Steps whose gradients add up before one update (effective batch = batch x this)."})
-    max_length: int = field(default=512, metadata={"help": "Tokens per row; longer rows are truncated. The biggest lever on memory."})
     packing: bool = field(default=False, metadata={"help": "Pack several short rows into one max_length block (faster, no padding)."})
     group_by_length: bool = field(default=False, metadata={"help": "Batch rows of similar length together: less padding "
                                                                   "when lengths vary (on CPU every padded token costs compute)."})
     assistant_only_loss: bool = field(default=True, metadata={"help": "Learn only the assistant's tokens (the template's generation blocks), not the prompts."})
-    seed: int = field(default=42, metadata={"help": "Seed for data order, LoRA init and dropout: equal seeds give equal runs."})
-    eval_fraction: float = field(default=0.0, metadata={"help": "Share of rows held out for eval loss when no eval_file is given (0: none)."})
-    eval_steps: int = field(default=0, metadata={"help": "Evaluate every N steps (0: at each checkpoint)."})
-    save_steps: int = field(default=50, metadata={"help": "Write a checkpoint every N steps (0: only when stopped)."})
-    keep_checkpoints: int = field(default=2, metadata={"help": "How many of the newest checkpoints to keep on disk."})
-    logging_steps: int = field(default=1, metadata={"help": "Report loss, learning rate and grad norm every N steps."})
-    # -- hardware --
-    precision: str = field(default="auto", metadata={"help": "auto (bf16/fp16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16."})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward: less memory, ~30% slower."})
-    qlora: bool = field(default=False, metadata={"help": "Load the base in 4-bit (bitsandbytes, CUDA only): QLoRA."})
-
-    def __post_init__(self):
-        check(self.lora_r >= 1, f"lora_r must be at least 1, not {self.lora_r}")
-        check(self.lora_alpha >= 1, f"lora_alpha must be at least 1, not {self.lora_alpha}")
-        check(0.0 <= self.lora_dropout < 1.0, f"lora_dropout must be in [0, 1), not {self.lora_dropout}")
-        check(0.0 < self.learning_rate < 1.0, f"learning_rate must be in (0, 1), not {self.learning_rate}", "2e-4 is a good start for LoRA")
-        check(self.lr_scheduler in SCHEDULERS, f"lr_scheduler {self.lr_scheduler!r} is not one of {', '.join(SCHEDULERS)}")
-        check(self.precision in PRECISIONS, f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
-        check(self.batch_size >= 1, f"batch_size must be at least 1, not {self.batch_size}")
-        check(self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be at least 1")
-        check(16 <= self.max_length <= 131072, f"max_length must be between 16 and 131072, not {self.max_length}")
-        check(self.max_steps > 0 or self.epochs > 0, "set max_steps > 0 or epochs > 0", "a run needs a length")
-        check(0.0 <= self.eval_fraction < 0.5, f"eval_fraction must be in [0, 0.5), not {self.eval_fraction}")
-        check(self.warmup_steps >= 0 and self.save_steps >= 0 and self.eval_steps >= 0, "step counts cannot be negative")
-        check(self.logging_steps >= 1, "logging_steps must be at least 1")
-        check(bool(self.target_modules.strip()), "target_modules is empty", "use 'all-linear'")
-        if self.chat_template not in ("gemma", "chatml", "llama3", "model") and not self.chat_template_text:
-            raise TrainingError(f"Unknown chat template {self.chat_template!r}", "choose gemma, chatml, llama3 or model")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SFTJobConfig":
-        return config_from_dict(cls, data)
-
-    def to_dict(self) -> dict[str, Any]:
-        return config_to_dict(self)
 
 
 def _rows_to_dataset(rows: list[dict], path: str):
