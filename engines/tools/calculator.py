@@ -54,7 +54,8 @@ def normalize(text: str) -> str:
     for pat, rep in _WORDS:
         s = re.sub(pat, rep, s)
     # percentages: "17.5% of 2340" -> 17.5/100*2340 ; "80 - 15%" stays a plain fraction
-    s = re.sub(rf"(?<![\d.])({_NUM})\s*%\s*of\b", r"(\1/100)*", s)  # (?<!...): linear on long digit runs
+    s = re.sub(r"\bper cent\b", "percent", s)
+    s = re.sub(rf"(?<![\d.])({_NUM})\s*(?:%|percent\b)\s*of\b", r"(\1/100)*", s)  # (?<!...): linear on long digit runs
     s = re.sub(rf"(?<![\d.])({_NUM})\s*(?:%|percent\b)", r"(\1/100)", s)
     s = s.replace(" MOD ", " % ")
     s = re.sub(r"\s+", " ", s).strip()

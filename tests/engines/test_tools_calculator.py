@@ -9,6 +9,8 @@ from engines.tools.calculator import CalculatorError, calculate
 
 @pytest.mark.parametrize("expr, result", [
     ("17.5% of 2,340", "409.5"),
+    ("7 percent of 8166", "571.62"),  # the words a user (and the starter) writes
+    ("17.5 per cent of 5995", "1049.125"),
     ("0.1 + 0.2", "0.3"),
     ("2**200", str(2**200)),
     ("1,000,000 / 8", "125000"),
