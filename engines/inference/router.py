@@ -84,6 +84,7 @@ WEIGHTS = {
     "multi_step": 1.1,
     "questions": 0.2,
     "smalltalk": -2.0,
+    "arithmetic": 1.2,
 }
 BIAS = -1.5
 THRESHOLD = 0.0
@@ -99,6 +100,10 @@ def _rule_score(f: dict[str, float]) -> tuple[float, dict[str, float]]:
         "multi_step": WEIGHTS["multi_step"] * min(f["multi_step"], 2),
         "questions": WEIGHTS["questions"] * max(0.0, f["questions"] - 1),
         "smalltalk": WEIGHTS["smalltalk"] * f["smalltalk"],
+        # a computation on two or more numbers ("What is 23 + 19?", "How many pencils are in 7
+        # boxes of 6?"): even a short one goes to System 2, where the thinking's calculator makes
+        # the digits exact; a fast answer has to guess them (bench/RESULTS.md, issue 11)
+        "arithmetic": WEIGHTS["arithmetic"] * float(f["numbers"] >= 2 and (f["operators"] + f["math"]) >= 1),
         # long prompts are usually harder; short ones rarely need a scratchpad
         "length": 0.8 * math.tanh((f["words"] - 25) / 30),
     }
@@ -109,7 +114,7 @@ def explain(mode: str, f: dict[str, float], parts: dict[str, float]) -> str:
     """A short reason in words, from the features that drove the decision."""
     if mode == "reasoning":
         topics = []
-        if parts["math"] + parts["numbers"] + parts["operators"] >= 1.0:
+        if parts["math"] + parts["numbers"] + parts["operators"] + parts["arithmetic"] >= 1.0:
             topics.append("math")
         if parts["code"] > 0:
             topics.append("code")

@@ -14,6 +14,10 @@ CASES = [
     ("Translate 'good morning' into Spanish", "fast", None),
     ("A shop sells pens at 3 dollars each. How many pens can I buy with 45 dollars, and how much change is left after that?", "reasoning", "multi-step math"),
     ("Compute 17 * 23 + 45", "reasoning", "math"),
+    # a short computation too: the thinking's calculator makes its digits exact, a fast answer guesses
+    ("What is 23 + 19?", "reasoning", "math"),
+    ("A box holds 6 pencils. How many pencils are in 7 boxes?", "reasoning", "math"),
+    ("How many people live in Tromso?", "fast", None),
     ("Write a python function that reverses a linked list and explain its complexity", "reasoning", "code"),
     ("All bloops are razzies and all razzies are lazzies. Are all bloops lazzies? Explain why.", "reasoning", "logic"),
 ]
