@@ -512,7 +512,7 @@ class ReviewPage(QWizardPage):
         )
         from ui.dataset_table import run_in_thread
 
-        from studio.estimates import review_estimate
+        from studio.training.estimates import review_estimate
 
         run_in_thread(review_estimate, self.wiz.service, self.plan, on_done=self._show_estimate, owner=self.wiz)
         self.completeChanged.emit()

@@ -150,7 +150,7 @@ def agreement(studio) -> dict[str, Any]:
 
 def reward_scorer():
     """The reward-model scorer the Rate view offers (tests replace it to check the view without one)."""
-    from studio.preference import score_answers
+    from studio.training.preference import score_answers
 
     return score_answers
 

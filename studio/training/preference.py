@@ -1,6 +1,7 @@
 """Preference training in the studio: the reward / dpo / grpo methods, and scoring with an RM.
 
-Imported by studio.training, which registers the methods into the wizard and `studio train`:
+Imported by the package's __init__ after SFT; this module registers the methods into the
+wizard and `studio train`:
 - reward: a reward model from a preference dataset (the Rate view and Compare votes feed it);
 - dpo: DPO from the same pairs, from the base or on top of an adapter (the reference);
 - grpo: RL on a prompt dataset with weighted rewards, one of which can be a trained RM.
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.errors import UserError
-from studio.training import register_method
+from studio.training.methods import register_method
 
 # Presets are data: the overrides each applies to the method's config dataclass.
 _COMMON = {
@@ -134,7 +135,7 @@ def _heldout_ratings(studio, rm) -> str | None:
     """The eval split of the dataset version the reward model learned from, as JSONL: the
     held-out human ratings an RM-rewarded run is checked against."""
     from studio.dataset_rows import count_rows, resolve_version_by_id
-    from studio.training import TrainingService
+    from studio.training.service import TrainingService
 
     if not rm.dataset_version_id:
         return None
