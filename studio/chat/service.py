@@ -332,7 +332,7 @@ class ChatService:
 
     def _default_model(self) -> Model:
         """The starter assistant when it is installed, else the packaged base model."""
-        from studio.registry import DEFAULT_MODEL_NAME
+        from studio.models.registry import DEFAULT_MODEL_NAME
         from studio.starter.install import STARTER_NAME
 
         for name in (STARTER_NAME, DEFAULT_MODEL_NAME):

@@ -10,5 +10,5 @@ FINISHERS = {
     "reward": "studio.training.finish:finish_training_job",
     "dpo": "studio.training.finish:finish_training_job",
     "grpo": "studio.training.finish:finish_training_job",
-    "export": "studio.exports:finish_export_job",
+    "export": "studio.models.exports:finish_export_job",
 }

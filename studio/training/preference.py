@@ -104,7 +104,7 @@ def _prepare_reward(studio, plan: dict) -> dict:
 def _prepare_grpo(studio, plan: dict) -> dict:
     """Resolve `{"name": "reward_model", "model": RM_NAME}` rewards to the RM's folders."""
     from engines.training.grpo import parse_rewards_text
-    from studio.hf_cache import hf_dir_for
+    from studio.models.hf_cache import hf_dir_for
 
     out = _prepare_policy(studio, plan)
     rewards = plan["config"].get("rewards")
@@ -166,7 +166,7 @@ _LOAD_LOCK = threading.Lock()
 def score_answers(studio, rm_name: str, prompt: Any, answers: list[Any]) -> list[float]:
     """The reward model's score of each answer to `prompt` (higher: preferred). Slow the first
     time (loads the model): call it from a worker thread."""
-    from studio.hf_cache import hf_dir_for
+    from studio.models.hf_cache import hf_dir_for
 
     if not answers:
         return []

@@ -192,7 +192,7 @@ class TrainingService:
     def _cached_hf_dir(self, base: Model) -> Path | None:
         if base.format == "hf":
             return Path(base.path)
-        from studio.hf_cache import hf_dir_for
+        from studio.models.hf_cache import hf_dir_for
 
         conv = hf_dir_for(self.home, base)
         return conv if (conv / "config.json").exists() else None
@@ -228,7 +228,7 @@ class TrainingService:
     def resolve_base(self, plan: dict[str, Any]) -> dict[str, str]:
         """Config keys naming the base: its Hugging Face directory, and for a GGUF base the file
         the child converts from on first use (cached in models/, never on the GUI thread)."""
-        from studio.hf_cache import hf_dir_for
+        from studio.models.hf_cache import hf_dir_for
 
         base = self.studio.registry.get(plan["base_model_id"])
         out = {"base_model_path": str(hf_dir_for(self.home, base))}

@@ -165,7 +165,7 @@ def test_a_damaged_packaged_starter_leaves_the_studio_usable_on_the_base(tmp_pat
     import os
 
     from studio.core import open_studio
-    from studio.registry import DEFAULT_MODEL_FILE
+    from studio.models.registry import DEFAULT_MODEL_FILE
     from studio.starter import install
 
     fake = tmp_path / "pkg"
