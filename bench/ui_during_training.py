@@ -66,7 +66,7 @@ def main() -> None:
 
     from engines.training.tiny import make_tiny_model
     from studio.core import open_studio
-    from studio.dataset_rows import append_rows
+    from studio.datasets.rows import append_rows
     from studio.training import TrainingService
     from ui.jobs_page import JobsPage
 

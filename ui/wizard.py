@@ -280,7 +280,7 @@ class TemplatePage(QWizardPage):
         self._preview()
 
     def _first_row(self) -> list[dict] | None:
-        from studio.dataset_rows import iter_rows, resolve_version
+        from studio.datasets.rows import iter_rows, resolve_version
 
         try:
             v = resolve_version(self.wiz.service.db, self.wiz.choice["dataset"], self.wiz.choice.get("version"))

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engines.inference.backend import Sampling
-from studio.dataset_rows import append_rows, iter_rows, resolve_version
 from studio.datasets.models import Rating
+from studio.datasets.rows import append_rows, iter_rows, resolve_version
 from studio.errors import UserError
 
 CHOICES = ("a", "b", "tie", "skip")

@@ -134,7 +134,7 @@ def _prepare_grpo(studio, plan: dict) -> dict:
 def _heldout_ratings(studio, rm) -> str | None:
     """The eval split of the dataset version the reward model learned from, as JSONL: the
     held-out human ratings an RM-rewarded run is checked against."""
-    from studio.dataset_rows import count_rows, resolve_version_by_id
+    from studio.datasets.rows import count_rows, resolve_version_by_id
     from studio.training.service import TrainingService
 
     if not rm.dataset_version_id:

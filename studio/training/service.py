@@ -83,7 +83,7 @@ class TrainingService:
         m = get_method(method)
         base_model = self.studio.registry.get(base)
         check_trainable(base_model)
-        from studio.dataset_rows import resolve_version
+        from studio.datasets.rows import resolve_version
 
         v = resolve_version(self.db, dataset, version)
         if v.dataset.kind not in m.dataset_kinds:
@@ -179,7 +179,7 @@ class TrainingService:
         return {**est.to_dict(), "device": dev.to_dict()}
 
     def _mean_chars(self, version_id: int, sample: int = 200) -> float:
-        from studio.dataset_rows import iter_rows
+        from studio.datasets.rows import iter_rows
 
         total = n = 0
         for row in iter_rows(self.db, version_id, batch=sample):
@@ -201,7 +201,7 @@ class TrainingService:
     def write_data(self, plan: dict[str, Any]) -> dict[str, str]:
         """Write the version's rows as JSONL (train, and eval if the version has an eval split).
         Content-addressed by the version hash, so clones and re-runs share the files."""
-        from studio.dataset_rows import iter_rows
+        from studio.datasets.rows import iter_rows
 
         folder = self.home.jobs / "_data" / plan["dataset_hash"][:16]
         folder.mkdir(parents=True, exist_ok=True)

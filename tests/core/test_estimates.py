@@ -29,7 +29,7 @@ def test_gemma_gguf_dims_give_the_count_the_trainer_logged(gemma_gguf):
 
 
 def test_review_estimate_adds_the_one_time_conversion_until_the_base_is_converted(studio_with_model):
-    from studio.dataset_rows import append_rows
+    from studio.datasets.rows import append_rows
     from studio.training.estimates import review_estimate
     from studio.training import TrainingService
 

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from studio.dataset_rows import append_rows
+from studio.datasets.rows import append_rows
 from studio.errors import UserError
 from studio.training import TrainingService
 from tests.engines.pref_tiny import format_pairs, make_word_model, sum_prompts

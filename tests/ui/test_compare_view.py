@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from engines.inference.openai_stub import StubServer
 from studio.chat import ChatService
-from studio.dataset_rows import iter_rows, resolve_version
+from studio.datasets.rows import iter_rows, resolve_version
 from ui.compare_view import CompareView
 
 

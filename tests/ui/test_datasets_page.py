@@ -32,7 +32,7 @@ def chats(tmp_path):
 
 
 def test_import_scroll_edit_and_rate(qtbot, studio, chats, tmp_path):
-    from studio.dataset_rows import append_rows, iter_rows
+    from studio.datasets.rows import append_rows, iter_rows
     from studio.datasets.service import DatasetService
     from ui.datasets_page import DatasetsPage
 
@@ -212,7 +212,7 @@ def test_editor_counts_tokens_with_the_selected_base_model(qtbot, studio_with_mo
 
 @pytest.mark.slow
 def test_rate_view_gets_candidates_from_the_base_model_for_a_prompt_dataset(qtbot, studio_with_model):
-    from studio.dataset_rows import append_rows
+    from studio.datasets.rows import append_rows
     from studio.datasets import rating
     from studio.datasets.service import DatasetService
     from ui.rate_view import RateView
