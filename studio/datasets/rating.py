@@ -146,11 +146,3 @@ def agreement(studio) -> dict[str, Any]:
         total = s.scalar(select(func.count()).select_from(Rating)) or 0
     return {"ratings": total, "compared": compared, "agreed": agreed,
             "rate": round(agreed / compared, 4) if compared else None}
-
-
-def reward_scorer():
-    """The reward-model scorer the Rate view offers (tests replace it to check the view without one)."""
-    from studio.training.preference import score_answers
-
-    return score_answers
-
