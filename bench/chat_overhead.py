@@ -48,7 +48,7 @@ def model_path() -> str:
 def open_default_studio(tmp: str):
     """A fresh studio home in tmp with the packaged model registered (hard-linked, no copy)."""
     from studio.core import open_studio
-    from studio.registry import DEFAULT_MODEL_FILE
+    from studio.models.registry import DEFAULT_MODEL_FILE
 
     home = Path(tmp) / "home"
     (home / "models").mkdir(parents=True)

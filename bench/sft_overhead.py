@@ -74,7 +74,7 @@ def plain_trl(model_dir: Path, train_file: Path, out: Path, steps: int, batch: i
 
 def studio_job(model_dir: Path, train: list[dict], home: Path, steps: int, batch: int) -> float:
     from studio.core import open_studio
-    from studio.dataset_rows import append_rows
+    from studio.datasets.rows import append_rows
     from studio.training import TrainingService
 
     st = open_studio(home, ensure_default_model=False)

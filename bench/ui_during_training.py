@@ -65,7 +65,7 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     from studio.core import open_studio
-    from studio.dataset_rows import append_rows
+    from studio.datasets.rows import append_rows
     from studio.training import TrainingService
     from tests.helpers.tiny_model import make_tiny_model
     from ui.jobs_page import JobsPage

@@ -17,7 +17,7 @@ from pathlib import Path
 from studio.db import Database
 from studio.home import Home, prepare_home
 from studio.jobs import JobManager
-from studio.registry import Registry
+from studio.models.registry import Registry
 
 
 class Studio:

@@ -64,7 +64,7 @@ def studio(tmp_path):
 @pytest.fixture
 def studio_with_model(tmp_path, gemma_gguf):
     from studio.core import open_studio
-    from studio.registry import DEFAULT_MODEL_FILE
+    from studio.models.registry import DEFAULT_MODEL_FILE
 
     models = tmp_path / "home" / "models"
     models.mkdir(parents=True)
@@ -88,7 +88,7 @@ def gemma_hf_dir(gemma_gguf) -> Path:
 @pytest.fixture
 def studio_with_hf_model(studio_with_model, gemma_hf_dir):
     """`studio_with_model` whose gemma base is already converted (linked into models/)."""
-    from studio.hf_cache import hf_dir_for
+    from studio.models.hf_cache import hf_dir_for
 
     model = studio_with_model.registry.get("gemma-3-270m (base)")
     target = hf_dir_for(studio_with_model.home, model)

@@ -363,7 +363,7 @@ class CompareView(QWidget):
         studio = self.studio
 
         def score(_on_event, _should_stop):
-            from studio.preference import score_answers
+            from studio.training.preference import score_answers
 
             return score_answers(studio, name, prompt, answers)
 

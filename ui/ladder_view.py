@@ -1,7 +1,7 @@
 """The ladder report (the Evals page's "Ladder" tab): one suite, several models (the training
 stages of an assistant: base, SFT, preference...) in fast / reasoning / auto modes.
 
-Pick a suite file and models, Run: `studio.ladder.run_ladder` runs on a worker thread (it loads
+Pick a suite file and models, Run: `studio.evals.ladder.run_ladder` runs on a worker thread (it loads
 models and generates; never on the GUI thread) and reports progress through a queued signal;
 Stop asks it to end at its next safe point. Stored runs are listed newest first; the selected
 run shows a table per family x mode x stage and a grouped bar chart of accuracy by stage
@@ -223,7 +223,7 @@ class LadderView(QWidget):
         self.refresh_models()
         watcher_for(studio).changed.connect(lambda _changes: self.refresh_models())
         if not self.available:
-            self.status.setText("The ladder report is not installed in this build (studio.ladder is missing).")
+            self.status.setText("The ladder report is not installed in this build (studio.evals.ladder is missing).")
         else:
             self.refresh()
         self._update_run_button()
@@ -409,11 +409,11 @@ def _stage_rank(run: dict, stage) -> int:
 def _ladder_available() -> bool:
     from importlib.util import find_spec
 
-    return find_spec("studio.ladder") is not None
+    return find_spec("studio.evals.ladder") is not None
 
 
 def _ladder():
-    """studio.ladder, imported on a worker thread (it may pull in inference code)."""
-    import studio.ladder
+    """studio.evals.ladder, imported on a worker thread (it may pull in inference code)."""
+    import studio.evals.ladder
 
-    return studio.ladder
+    return studio.evals.ladder

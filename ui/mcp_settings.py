@@ -186,7 +186,8 @@ class McpSettingsDialog(QDialog):
     def _add(self) -> None:
         from engines.tools.mcp_client import McpConfigError, McpServerSpec
         from studio.errors import UserError
-        from studio.tools.mcp import add_server, parse_examples
+        from studio.tools.mcp import parse_examples
+        from studio.tools.service import tools_service
         from ui.dataset_table import run_in_thread
 
         try:
@@ -206,7 +207,7 @@ class McpSettingsDialog(QDialog):
             self.name_edit.clear()
             self.target_edit.clear()
 
-        run_in_thread(add_server, self.studio, spec, examples, on_done=added, on_error=self._failed, owner=self)
+        run_in_thread(tools_service(self.studio).add_mcp, spec, examples, on_done=added, on_error=self._failed, owner=self)
 
     def _refresh_selected(self) -> None:
         from studio.tools.mcp import refresh

@@ -68,14 +68,14 @@ def fmt_size(n: int | None) -> str:
 
 def load_rows(studio) -> list[dict[str, Any]]:
     """The registry as plain dicts, with what the table shows (worker thread)."""
-    from studio.registry import model_to_dict
+    from studio.models.registry import model_to_dict
 
     return [model_to_dict(m) for m in studio.registry.list()]
 
 
 def load_details(studio, model_id: int) -> dict[str, Any]:
     """One model's lineage chain and dependents (worker thread)."""
-    from studio.exports import describe_lineage, lineage
+    from studio.models.exports import describe_lineage, lineage
 
     chain = lineage(studio, model_id)
     return {"id": model_id, "chain": chain, "text": describe_lineage(chain),
@@ -353,10 +353,10 @@ class ModelsPage(QWidget):
 
     def pull(self, repo: str):
         """Download on a worker thread; the progress bar follows the bytes (needs the network)."""
-        from studio.hub_pull import pull_model
+        from studio.models.hub_pull import pull_model
 
         def job():
-            from studio.registry import model_to_dict
+            from studio.models.registry import model_to_dict
 
             # emitted on the worker thread, delivered queued on the GUI thread
             return model_to_dict(pull_model(self.studio, repo, progress=self.pull_progress.emit))
@@ -441,7 +441,7 @@ class ModelsPage(QWidget):
 
     # ---- export -------------------------------------------------------------------------------
     def export_selected(self, merge: bool, out_type: str | None = None) -> int | None:
-        from studio.exports import submit_export
+        from studio.models.exports import submit_export
 
         row = self.selected()
         if row is None:
@@ -522,7 +522,7 @@ def home_relative(studio, path: str) -> str:
 
 
 def _import(studio, path: str) -> dict[str, Any]:
-    from studio.registry import model_to_dict
+    from studio.models.registry import model_to_dict
 
     return model_to_dict(studio.registry.import_path(path))
 

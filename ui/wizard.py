@@ -280,7 +280,7 @@ class TemplatePage(QWizardPage):
         self._preview()
 
     def _first_row(self) -> list[dict] | None:
-        from studio.dataset_rows import iter_rows, resolve_version
+        from studio.datasets.rows import iter_rows, resolve_version
 
         try:
             v = resolve_version(self.wiz.service.db, self.wiz.choice["dataset"], self.wiz.choice.get("version"))
@@ -512,7 +512,7 @@ class ReviewPage(QWizardPage):
         )
         from ui.dataset_table import run_in_thread
 
-        from studio.estimates import review_estimate
+        from studio.training.estimates import review_estimate
 
         run_in_thread(review_estimate, self.wiz.service, self.plan, on_done=self._show_estimate, owner=self.wiz)
         self.completeChanged.emit()

@@ -1,8 +1,9 @@
 """The "export" job: a PEFT LoRA adapter -> a GGUF LoRA adapter, or a merged GGUF (f16 / q8_0).
 
-Runs in a job child (`python -m engines.run_job JOB_DIR`), started by studio.exports. The files
-are written into the job's output folder; studio.exports.finish_export_job then moves them
-into the home's exports/ and registers them, so exports/ only ever holds finished files.
+Runs in a job child (`python -m engines.run_job JOB_DIR`), started by studio.models.exports.
+The files are written into the job's output folder; studio.models.exports.finish_export_job
+then moves them into the home's exports/ and registers them, so exports/ only ever holds
+finished files.
 
 Config (plain JSON, see ExportConfig):
     {"adapter_dir": ..., "base_gguf": ..., "stem": "my-adapter-lora", "merge": false,

@@ -76,7 +76,7 @@ def _resolve(path: str, base: Path) -> Path:
 
 
 def run_sft(cfg: SFTJobConfig, emit: Emit, should_stop: ShouldStop, *, workdir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Train a LoRA adapter. Returns the result keys documented in studio/training.py
+    """Train a LoRA adapter. Returns the result keys documented in studio/training/finish.py
     (adapter_dir, chat_template, steps, train_loss, first_loss, last_loss, ...); `stopped` is True
     when should_stop() ended it early (a checkpoint was written first)."""
     import torch

@@ -333,7 +333,7 @@ class ChatService:
 
     def _default_model(self) -> Model:
         """The starter assistant when it is installed, else the packaged base model."""
-        from studio.registry import DEFAULT_MODEL_NAME
+        from studio.models.registry import DEFAULT_MODEL_NAME
         from studio.starter.install import STARTER_NAME
 
         for name in (STARTER_NAME, DEFAULT_MODEL_NAME):
@@ -664,7 +664,7 @@ class ChatService:
         if not answer_a.strip() or not answer_b.strip():
             raise UserError("Both panes need an answer before a vote", hint="wait for both answers, or run again")
         chosen, rejected = (answer_a, answer_b) if choice == "a" else (answer_b, answer_a)
-        from studio.dataset_rows import append_rows
+        from studio.datasets.rows import append_rows
 
         v = append_rows(
             self.db, dataset, "preference", [{"prompt": prompt, "chosen": chosen, "rejected": rejected}],

@@ -1,5 +1,9 @@
 """The `studio` command line: everything the window does, headless.
 
+    studio models list --json
+    studio train sft --base "gemma-3-270m (base)" --dataset greetings --preset quick --wait
+    main(["datasets", "list", "--json"])       # the same from Python; returns the exit code
+
 Every subcommand takes `--json` (one JSON object on stdout) and `--home DIR`.
 Exit codes: 0 success, 2 a user error (one line on stderr), 1 an internal error.
 

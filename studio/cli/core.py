@@ -86,7 +86,7 @@ def register(sub, groups) -> None:
 # ---- info and models ---------------------------------------------------------------------------
 def cmd_info(args, ctx):
     from studio.hardware import detect_device
-    from studio.registry import model_to_dict
+    from studio.models.registry import model_to_dict
 
     st = ctx.studio
     return {
@@ -122,19 +122,19 @@ def cmd_settings_extra_bufts(args, ctx):
 
 
 def cmd_models_list(args, ctx):
-    from studio.registry import model_to_dict
+    from studio.models.registry import model_to_dict
 
     return {"models": [model_to_dict(m) for m in ctx.studio.registry.list(args.kind)]}
 
 
 def cmd_models_import(args, ctx):
-    from studio.registry import model_to_dict
+    from studio.models.registry import model_to_dict
 
     return model_to_dict(ctx.studio.registry.import_path(args.path, args.name))
 
 
 def cmd_models_show(args, ctx):
-    from studio.registry import model_to_dict
+    from studio.models.registry import model_to_dict
 
     reg = ctx.studio.registry
     m = reg.get(args.name)

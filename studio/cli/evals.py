@@ -70,7 +70,7 @@ def cmd_eval_tools(args, ctx):
 def cmd_eval_ladder(args, ctx):
     import sys
 
-    from studio.ladder import ladder_table, run_ladder
+    from studio.evals.ladder import ladder_table, run_ladder
     from studio.starter.curriculum import data_dir
 
     suite = args.suite or str(data_dir() / "heldout_suite.jsonl")

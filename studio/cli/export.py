@@ -33,28 +33,28 @@ def register(sub, groups) -> None:
 def cmd_export_gguf(args, ctx):
     from studio.cli.core import submit_and_maybe_wait
     from studio.errors import UserError
-    from studio.exports import submit_export
+    from studio.models.exports import submit_export
 
     if args.type and not args.merge:
         raise UserError("--type applies to merged exports", hint="add --merge, or drop --type for a GGUF LoRA adapter")
     job_id = submit_export(ctx.studio, args.adapter, merge=args.merge, out_type=args.type, base_ref=args.base)
     result = submit_and_maybe_wait(ctx, args, job_id)
     if args.wait and result.get("state") == "succeeded":
-        from studio.registry import model_to_dict
+        from studio.models.registry import model_to_dict
 
         result["export"] = model_to_dict(ctx.studio.registry.get(result["result"]["model"]))
     return result
 
 
 def cmd_models_lineage(args, ctx):
-    from studio.exports import describe_lineage, lineage
+    from studio.models.exports import describe_lineage, lineage
 
     chain = lineage(ctx.studio, args.name)
     return {"lineage": chain, "text": describe_lineage(chain)}
 
 
 def cmd_models_pull(args, ctx):
-    from studio.hub_pull import pull_model
-    from studio.registry import model_to_dict
+    from studio.models.hub_pull import pull_model
+    from studio.models.registry import model_to_dict
 
     return model_to_dict(pull_model(ctx.studio, args.repo, name=args.name))

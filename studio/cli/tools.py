@@ -141,7 +141,7 @@ def cmd_add_http(args, ctx):
 
 def cmd_add_mcp(args, ctx):
     from engines.tools.mcp_client import McpConfigError, McpServerSpec
-    from studio.tools.mcp import add_server, parse_examples
+    from studio.tools.mcp import parse_examples
 
     env = {}
     for kv in args.env:
@@ -153,7 +153,7 @@ def cmd_add_mcp(args, ctx):
         spec = McpServerSpec(name=args.name, command=args.command or (), url=args.url or "", env=env, timeout_s=args.timeout)
     except (McpConfigError, ValueError) as e:
         raise UserError(str(e)) from None
-    return add_server(ctx.studio, spec, parse_examples(args.examples))
+    return _svc(ctx).add_mcp(spec, parse_examples(args.examples))
 
 
 def cmd_remove_mcp(args, ctx):

@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 from sqlalchemy import text
 
-from studio.dataset_rows import KINDS
 from studio.datasets import shapes
 from studio.datasets.formats import FileProblem, RecordProblem, read_records
+from studio.datasets.rows import KINDS
 from studio.datasets.store import VersionWriter, create_dataset, membership, write_transaction
 from studio.errors import UserError
 
@@ -26,7 +26,7 @@ MAX_SHOWN = 20
 
 
 def canonical_bytes(row: dict[str, Any]) -> bytes:
-    """The row as UTF-8 canonical JSON, byte for byte what studio.dataset_rows.canonical_json
+    """The row as UTF-8 canonical JSON, byte for byte what studio.datasets.rows.canonical_json
     writes (sorted keys, no spaces, no ASCII escaping), at orjson's speed."""
     return orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
 

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engines.inference.backend import Sampling
-from studio.dataset_rows import append_rows, iter_rows, resolve_version
 from studio.datasets.models import Rating
+from studio.datasets.rows import append_rows, iter_rows, resolve_version
 from studio.errors import UserError
 
 CHOICES = ("a", "b", "tie", "skip")
@@ -146,11 +146,3 @@ def agreement(studio) -> dict[str, Any]:
         total = s.scalar(select(func.count()).select_from(Rating)) or 0
     return {"ratings": total, "compared": compared, "agreed": agreed,
             "rate": round(agreed / compared, 4) if compared else None}
-
-
-def reward_scorer():
-    """The reward-model scorer the Rate view offers (tests replace it to check the view without one)."""
-    from studio.preference import score_answers
-
-    return score_answers
-

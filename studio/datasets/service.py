@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from studio.dataset_rows import canonical_json, example_hash, resolve_version
 from studio.datasets import shapes
 from studio.datasets.importer import ImportResult, import_file, preview
+from studio.datasets.rows import canonical_json, example_hash, resolve_version
 from studio.datasets.store import VersionWriter, membership, write_transaction
 from studio.db import Dataset, DatasetVersion
 from studio.errors import NotFound, StudioError, UserError

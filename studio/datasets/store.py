@@ -2,7 +2,7 @@
 
 The ORM costs about 100 µs a row; an import of a million rows goes through `executemany` in
 batches instead, with example ids assigned up front under `BEGIN IMMEDIATE` (no other writer
-can interleave). The format of the version hash is `studio.dataset_rows.VersionHasher`'s, so a
+can interleave). The format of the version hash is `studio.datasets.rows.VersionHasher`'s, so a
 version written here and one written by `append_rows` hash alike.
 
     with write_transaction(db) as con:
@@ -17,7 +17,7 @@ import json
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from studio.dataset_rows import VersionHasher
+from studio.datasets.rows import VersionHasher
 from studio.db.models import utcnow
 
 BATCH = 20_000

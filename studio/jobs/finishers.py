@@ -6,9 +6,9 @@ job's result. If it raises, the job is marked failed with that message.
 """
 
 FINISHERS = {
-    "sft": "studio.training:finish_training_job",
-    "reward": "studio.training:finish_training_job",
-    "dpo": "studio.training:finish_training_job",
-    "grpo": "studio.training:finish_training_job",
-    "export": "studio.exports:finish_export_job",
+    "sft": "studio.training.finish:finish_training_job",
+    "reward": "studio.training.finish:finish_training_job",
+    "dpo": "studio.training.finish:finish_training_job",
+    "grpo": "studio.training.finish:finish_training_job",
+    "export": "studio.models.exports:finish_export_job",
 }

@@ -48,7 +48,7 @@ def _sha256(path: Path) -> str:
 def ensure_starter(studio):
     from studio.db import Model, Setting
     from studio.errors import NotFound
-    from studio.registry import DEFAULT_MODEL_NAME
+    from studio.models.registry import DEFAULT_MODEL_NAME
 
     manifest = read_manifest()
     if manifest is None:

@@ -232,7 +232,7 @@ def _run_stage(studio, recipe, st, state, prev, emit, stop) -> dict[str, Any]:
         save_state(studio, recipe, state)
         return _job_stage(studio, job_id, emit, name, stop, "model_name")
     if st["kind"] == "export":
-        from studio.exports import submit_export
+        from studio.models.exports import submit_export
 
         if not prev.get("model"):
             raise UserError(f"Stage {name!r} exports the previous stage's adapter, but there is none")

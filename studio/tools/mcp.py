@@ -1,7 +1,7 @@
 """MCP servers the user added as tool sources, stored in the Setting table.
 
-    add_server(studio, McpServerSpec(name="notes", command=["python", "notes_server.py"]),
-               examples={"search": ["find my note about taxes"]})
+    tools_service(studio).add_mcp(McpServerSpec(name="notes", command=["python", "notes_server.py"]),
+                                  examples={"search": ["find my note about taxes"]})  # store_server, then retrain
     servers(studio)          # [{"name", "command", "url", "env", "tools": [...], "examples": {...}}]
     mcp_tools(studio)        # {"notes.search": Tool, ...} for the tools service
     refresh(studio, "notes") # list the server's tools again
@@ -72,8 +72,9 @@ def parse_examples(pairs: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def add_server(studio, spec, examples: dict[str, list[str]] | None = None) -> dict:
-    """Connect, list the tools, store the server; retrain the router when examples are given."""
+def store_server(studio, spec, examples: dict[str, list[str]] | None = None) -> dict:
+    """Connect, list the tools, store the server. ToolsService.add_mcp calls this, then retrains
+    the router, which the tools service owns (so this module never imports it)."""
     from engines.tools.registry import BUILTIN, ToolError
 
     rows = _load(studio)
@@ -91,8 +92,7 @@ def add_server(studio, spec, examples: dict[str, list[str]] | None = None) -> di
                         hint=f"its tools: {', '.join(t['name'] for t in tools)}")
     rows.append({**spec.to_dict(), "tools": tools, "examples": examples})
     _save(studio, rows)
-    out = {"added": spec.name, "transport": spec.transport, "tools": [f"{spec.name}.{t['name']}" for t in tools]}
-    return _after_change(studio, out, bool(examples), [f"{spec.name}.{t['name']}" for t in tools])
+    return {"added": spec.name, "transport": spec.transport, "tools": [f"{spec.name}.{t['name']}" for t in tools]}
 
 
 def _list(spec) -> list[dict]:
@@ -122,16 +122,3 @@ def remove_server(studio, name: str) -> None:
     if len(keep) == len(rows):
         raise NotFound(f"No MCP server named {name!r}", hint="see `studio tools list`")
     _save(studio, keep)
-
-
-def _after_change(studio, out: dict, has_examples: bool, names: list[str]) -> dict:
-    from studio.tools.service import tools_service
-
-    svc = tools_service(studio)
-    if has_examples:
-        out["retrained"] = svc.retrain_active()
-    missing = [n for n in names if n not in svc.classifier().labels]
-    if missing:
-        out["warning"] = (f"the intent classifier has no examples for {', '.join(missing)}, so the chat will not route "
-                          "to them; add example queries (--example TOOL=QUERY) and add the server again")
-    return out

@@ -3,7 +3,7 @@ intent classifier's versions, per-conversation tool switches and the decision lo
 
     svc = tools_service(studio)
     svc.run("calculator", {"expression": "2**10"})
-    svc.add_http(HttpToolSpec(...)); svc.kb_add(["handbook.md"])
+    svc.add_http(HttpToolSpec(...)); svc.add_mcp(McpServerSpec(...)); svc.kb_add(["handbook.md"])
     svc.classifier()             # the active IntentClassifier (trains the default on first use)
 
 Thread use: the service holds no open connections; each call opens its own session, so the
@@ -137,6 +137,20 @@ class ToolsService:
             n = s.execute(http_tools.delete().where(http_tools.c.name == name)).rowcount
         if not n:
             raise NotFound(f"No HTTP tool named {name!r}", hint="see `studio tools list`")
+
+    # ---- MCP servers (stored by studio.tools.mcp) ---------------------------------------
+    def add_mcp(self, spec, examples: dict[str, list[str]] | None = None) -> dict:
+        """Add an MCP server as a tool source; retrain the router when examples are given."""
+        from studio.tools.mcp import store_server
+
+        out = store_server(self.studio, spec, examples)
+        if examples:
+            out["retrained"] = self.retrain_active()
+        missing = [n for n in out["tools"] if n not in self.classifier().labels]
+        if missing:
+            out["warning"] = (f"the intent classifier has no examples for {', '.join(missing)}, so the chat will not route "
+                              "to them; add example queries (--example TOOL=QUERY) and add the server again")
+        return out
 
     # ---- knowledge base ---------------------------------------------------------------
     def kb(self):

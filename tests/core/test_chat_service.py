@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from studio.chat import ChatService
-from studio.dataset_rows import iter_rows, resolve_version
+from studio.datasets.rows import iter_rows, resolve_version
 from studio.db import Message, Model
 from studio.errors import StudioError, UserError
 

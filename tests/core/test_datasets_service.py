@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from studio.dataset_rows import append_rows, iter_rows
 from studio.datasets import rating
 from studio.datasets.importer import import_file
+from studio.datasets.rows import append_rows, iter_rows
 from studio.datasets.service import DatasetService, Op
 from studio.errors import UserError
 

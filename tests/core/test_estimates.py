@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio.estimates import Dims, lora_parameters
+from studio.training.estimates import Dims, lora_parameters
 
 
 def test_lora_count_matches_what_peft_builds_on_a_model_whose_heads_are_not_hidden_wide():
@@ -29,8 +29,8 @@ def test_gemma_gguf_dims_give_the_count_the_trainer_logged(gemma_gguf):
 
 
 def test_review_estimate_adds_the_one_time_conversion_until_the_base_is_converted(studio_with_model):
-    from studio.dataset_rows import append_rows
-    from studio.estimates import review_estimate
+    from studio.datasets.rows import append_rows
+    from studio.training.estimates import review_estimate
     from studio.training import TrainingService
 
     st = studio_with_model

@@ -14,7 +14,7 @@ from contextlib import redirect_stdout
 import pytest
 
 from studio.errors import UserError
-from studio.exports import lineage, submit_export
+from studio.models.exports import lineage, submit_export
 from tests.export_fixtures import GEMMA_270M, register_adapter, write_random_lora
 
 

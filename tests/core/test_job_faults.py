@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from studio.core import open_studio
-from studio.dataset_rows import append_rows
+from studio.datasets.rows import append_rows
 from studio.training import TrainingService
 from tests.core.test_jobs import _until
 from tests.core.test_training import adds, tiny_dir  # noqa: F401 - tiny_dir is a fixture

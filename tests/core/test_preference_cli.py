@@ -5,7 +5,7 @@ import json
 import pytest
 
 from studio.cli import main
-from studio.dataset_rows import append_rows
+from studio.datasets.rows import append_rows
 from tests.engines.pref_tiny import format_pairs, make_word_model, sum_prompts
 
 

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from studio.dataset_rows import append_rows
+from studio.datasets.rows import append_rows
 from studio.errors import UserError
 from studio.training import TrainingService
 from tests.engines.pref_tiny import format_pairs, make_word_model, sum_prompts
@@ -49,7 +49,7 @@ def test_rlhf_loop_ratings_reward_model_then_grpo_with_it(studio, base):
     assert rm_model.dataset_version_id == plan["dataset_version_id"]
 
     # the Rate / Compare views ask the RM to score answers
-    from studio.preference import score_answers
+    from studio.training.preference import score_answers
 
     good, bad = score_answers(studio, rm_model.name, "what is 2 plus 2", ["ANSWER: 4", "the lazy dog maybe"])
     assert good > bad

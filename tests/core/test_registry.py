@@ -9,7 +9,7 @@ import pytest
 
 from studio.core import open_studio
 from studio.errors import StudioError, UserError
-from studio.registry import DEFAULT_MODEL_FILE, DEFAULT_MODEL_NAME
+from studio.models.registry import DEFAULT_MODEL_FILE, DEFAULT_MODEL_NAME
 
 
 def test_first_use_assembles_and_registers_the_default_base_model(studio_with_model):
@@ -128,7 +128,7 @@ def test_default_model_file_name_is_stable():
 
 def test_deleting_a_gguf_base_also_removes_its_converted_copy(studio, gemma_gguf):
     from engines.conversion.gguf_to_hf import MARKER
-    from studio.hf_cache import hf_dir_for
+    from studio.models.hf_cache import hf_dir_for
 
     base = studio.registry.import_path(gemma_gguf, name="b")
     hf = hf_dir_for(studio.home, base)

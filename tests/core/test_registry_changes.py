@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from studio.db import Model
-from studio.registry import Registry
+from studio.models.registry import Registry
 
 
 def _lora(name: str) -> Model:

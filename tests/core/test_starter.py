@@ -94,7 +94,7 @@ def test_recipe_run_rejects_an_unknown_stage_before_starting(studio):
 
 
 def test_ladder_suite_problems_name_file_and_line(tmp_path):
-    from studio.ladder import load_suite
+    from studio.evals.ladder import load_suite
 
     p = tmp_path / "suite.jsonl"
     p.write_text('{"family": "multi_step", "query": "q", "answer": 3}\n{"family": "poetry", "query": "x"}\n'
@@ -112,7 +112,7 @@ def _out(answer, finish="stop", mode="fast", forced=False, calls=None):
 
 
 def test_ladder_scoring_rules():
-    from studio.ladder import score_row
+    from studio.evals.ladder import score_row
 
     ms = {"family": "multi_step", "query": "3 bags of 4, give 2?", "answer": 10}
     assert score_row(ms, _out("The answer is 10."))["correct"]
@@ -165,7 +165,7 @@ def test_a_damaged_packaged_starter_leaves_the_studio_usable_on_the_base(tmp_pat
     import os
 
     from studio.core import open_studio
-    from studio.registry import DEFAULT_MODEL_FILE
+    from studio.models.registry import DEFAULT_MODEL_FILE
     from studio.starter import install
 
     fake = tmp_path / "pkg"

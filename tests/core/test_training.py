@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.dataset_rows import append_rows
+from studio.datasets.rows import append_rows
 from studio.errors import UserError
 from studio.training import METHODS, TrainingService, parse_overrides, register_method
 

@@ -156,7 +156,7 @@ def test_exports_from_the_service_agree_with_peft_and_answer_in_the_trained_form
     """The Done-means path: adapter -> export jobs (GGUF LoRA and merged f16) -> the chat service."""
     from engines.conversion.gguf_meta import read_gguf_info
     from studio.chat.service import ChatService
-    from studio.exports import submit_export
+    from studio.models.exports import submit_export
     from tests.export_fixtures import register_adapter
 
     adapter_dir, hf = trained_adapter

@@ -4,7 +4,7 @@ hides which pane is which until the vote."""
 from __future__ import annotations
 
 from studio.chat import ChatService
-from studio.dataset_rows import iter_rows, resolve_version
+from studio.datasets.rows import iter_rows, resolve_version
 from tests.helpers.openai_stub import StubServer
 from ui.compare_view import CompareView
 

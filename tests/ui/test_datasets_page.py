@@ -32,7 +32,7 @@ def chats(tmp_path):
 
 
 def test_import_scroll_edit_and_rate(qtbot, studio, chats, tmp_path):
-    from studio.dataset_rows import append_rows, iter_rows
+    from studio.datasets.rows import append_rows, iter_rows
     from studio.datasets.service import DatasetService
     from ui.datasets_page import DatasetsPage
 
@@ -212,7 +212,7 @@ def test_editor_counts_tokens_with_the_selected_base_model(qtbot, studio_with_mo
 
 @pytest.mark.slow
 def test_rate_view_gets_candidates_from_the_base_model_for_a_prompt_dataset(qtbot, studio_with_model):
-    from studio.dataset_rows import append_rows
+    from studio.datasets.rows import append_rows
     from studio.datasets import rating
     from studio.datasets.service import DatasetService
     from ui.rate_view import RateView
@@ -237,15 +237,15 @@ def test_rate_view_gets_candidates_from_the_base_model_for_a_prompt_dataset(qtbo
 
 
 def test_reward_model_button_shows_only_when_the_preference_area_can_score(qtbot, studio, monkeypatch):
-    from studio.datasets import rating
     from studio.datasets.service import DatasetService
+    from ui import rate_view
     from ui.rate_view import RateView
 
-    assert rating.reward_scorer() is not None  # the preference area is part of this build
+    assert rate_view.reward_scorer() is not None  # the preference area is part of this build
     shown = RateView(studio, DatasetService(studio))
     qtbot.addWidget(shown)
     assert not shown.score_button.isHidden()
-    monkeypatch.setattr(rating, "reward_scorer", lambda: None)  # a build without the preference area
+    monkeypatch.setattr(rate_view, "reward_scorer", lambda: None)  # a build without the preference area
     hidden = RateView(studio, DatasetService(studio))
     qtbot.addWidget(hidden)
     assert hidden.score_button.isHidden()

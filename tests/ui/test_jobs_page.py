@@ -107,7 +107,7 @@ def tiny_dir(tmp_path_factory) -> Path:
 
 
 def test_live_curves_cancel_and_resume_of_a_real_training_job(qtbot, studio, tiny_dir):
-    from studio.dataset_rows import append_rows
+    from studio.datasets.rows import append_rows
     from studio.training import TrainingService
     from ui.jobs_page import JobsPage
 

@@ -1,4 +1,4 @@
-"""The Evals page's Ladder tab: a run dict of `studio.ladder.get_ladder_run`'s shape, built by
+"""The Evals page's Ladder tab: a run dict of `studio.evals.ladder.get_ladder_run`'s shape, built by
 hand (the UI test must not wait on a model), rendered as a table per family x mode x stage and a
 grouped bar chart whose stage labels never run together; the run itself goes to a worker
 thread with progress, and the model list follows the registry."""

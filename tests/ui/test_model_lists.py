@@ -16,7 +16,7 @@ def _items(combo) -> list[str]:
 
 
 def test_an_adapter_exported_while_the_chat_page_is_open_appears_in_its_picker(qtbot, studio_with_model, tmp_path):
-    from studio.exports import submit_export
+    from studio.models.exports import submit_export
     from ui.chat_page import ChatPage
 
     st = studio_with_model

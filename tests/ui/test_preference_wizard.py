@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio.dataset_rows import append_rows
+from studio.datasets.rows import append_rows
 from tests.engines.pref_tiny import format_pairs, make_word_model, sum_prompts
 
 from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`

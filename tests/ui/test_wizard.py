@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.dataset_rows import append_rows
+from studio.datasets.rows import append_rows
 
 from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`
 

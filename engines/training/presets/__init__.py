@@ -1,7 +1,10 @@
 """Training presets (Quick / Balanced / Thorough) as YAML data: label, description, config.
 
-`load_presets()` -> {"quick": {"label", "description", "config"}, ...}; `config` holds overrides
-of a method's config dataclass (SFTJobConfig here). A test loads every preset into the config.
+    presets = load_presets()          # {"quick": {"label", "description", "config"}, ...}
+    presets["quick"]["config"]        # {"lora_r": 8, "lora_alpha": 16, "max_steps": 60, ...}
+
+`config` holds overrides of a method's config dataclass (SFTJobConfig here). A test loads
+every preset into the config.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Preference training in the studio: the reward / dpo / grpo methods, and scoring with an RM.
 
-Imported by studio.training, which registers the methods into the wizard and `studio train`:
+Imported by the package's __init__ after SFT; this module registers the methods into the
+wizard and `studio train`:
 - reward: a reward model from a preference dataset (the Rate view and Compare votes feed it);
 - dpo: DPO from the same pairs, from the base or on top of an adapter (the reference);
 - grpo: RL on a prompt dataset with weighted rewards, one of which can be a trained RM.
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.errors import UserError
-from studio.training import register_method
+from studio.training.methods import register_method
 
 # Presets are data: the overrides each applies to the method's config dataclass.
 _COMMON = {
@@ -103,7 +104,7 @@ def _prepare_reward(studio, plan: dict) -> dict:
 def _prepare_grpo(studio, plan: dict) -> dict:
     """Resolve `{"name": "reward_model", "model": RM_NAME}` rewards to the RM's folders."""
     from engines.training.grpo import parse_rewards_text
-    from studio.hf_cache import hf_dir_for
+    from studio.models.hf_cache import hf_dir_for
 
     out = _prepare_policy(studio, plan)
     rewards = plan["config"].get("rewards")
@@ -133,8 +134,8 @@ def _prepare_grpo(studio, plan: dict) -> dict:
 def _heldout_ratings(studio, rm) -> str | None:
     """The eval split of the dataset version the reward model learned from, as JSONL: the
     held-out human ratings an RM-rewarded run is checked against."""
-    from studio.dataset_rows import count_rows, resolve_version_by_id
-    from studio.training import TrainingService
+    from studio.datasets.rows import count_rows, resolve_version_by_id
+    from studio.training.service import TrainingService
 
     if not rm.dataset_version_id:
         return None
@@ -165,7 +166,7 @@ _LOAD_LOCK = threading.Lock()
 def score_answers(studio, rm_name: str, prompt: Any, answers: list[Any]) -> list[float]:
     """The reward model's score of each answer to `prompt` (higher: preferred). Slow the first
     time (loads the model): call it from a worker thread."""
-    from studio.hf_cache import hf_dir_for
+    from studio.models.hf_cache import hf_dir_for
 
     if not answers:
         return []

@@ -310,7 +310,7 @@ class Registry:
                     removed.append(str(extra))
         if delete_files and m.format == "gguf" and m.kind == "base":
             # the Hugging Face copy training made of this base is the studio's own file
-            from studio.hf_cache import hf_dir_for
+            from studio.models.hf_cache import hf_dir_for
 
             hf = hf_dir_for(self.home, m)
             if hf.is_symlink():

@@ -113,7 +113,7 @@ def submit_export(studio, adapter_ref: str | int, *, merge: bool = False, out_ty
 def finish_export_job(db: Database, home: Home, job: Job) -> dict[str, Any]:
     """Move the job's files into exports/ and register the export (run by the job runner)."""
     from engines.conversion.gguf_meta import GGUFError, read_gguf_info
-    from studio.registry import Registry
+    from studio.models.registry import Registry
 
     result = job.result or _done_result(db, job.id)  # the runner stores the result after finishers
     src = Path(result.get("path", ""))

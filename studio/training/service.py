@@ -6,136 +6,24 @@
     job_id = svc.launch(plan)              # the child runs engines.training.sft:run_job
     ...                                    # on success the runner calls finish_training_job
 
-Methods are pluggable: `register_method(name, label, dataset_kinds, config_cls, ...)`. SFT is
-registered here; the preference area registers reward / dpo / grpo from `studio.preference`
-(imported at the bottom of this module). The wizard and `studio train` list what is registered.
-
-The result keys every training job returns (its `done` event), which finish_training_job reads:
-    adapter_dir         str   the finished PEFT adapter folder (required)
-    chat_template       str   the exact *inference* template text, BOS included (else the
-                              adapter's chat_template.jinja is read)
-    chat_template_name  str   gemma | chatml | llama3 | model
-    method              str   sft | reward | dpo | grpo
-    steps, total_steps  int;  train_loss, first_loss, last_loss, eval_loss: float | None
-    samples_per_s, tokens_per_s, device, precision, trainable_parameters
-Any other keys (reward accuracy, KL, ...) are kept in the adapter's meta["metrics"].
+The methods it plans for come from the registry (studio.training.methods); what happens after
+a job succeeds is studio.training.finish.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from studio.db import Database, Dataset, DatasetVersion, Job, JobEvent, Model
-from studio.errors import NotFound, StudioError, UserError
+from studio.db import Database, Dataset, DatasetVersion, Model
+from studio.errors import UserError
 from studio.home import Home
-
-
-# ---- the method registry -----------------------------------------------------------------------
-@dataclass
-class Method:
-    name: str  # the job kind too: engines.run_job.JOB_KINDS[name]
-    label: str
-    dataset_kinds: tuple[str, ...]
-    config_cls: type  # a dataclass with help metadata and __post_init__ validation
-    presets: dict[str, dict] = field(default_factory=dict)  # name -> {"label", "description", "config"}
-    description: str = ""
-    needs_adapter: bool = False  # e.g. GRPO on top of an SFT adapter (the method decides)
-    # (studio, plan) -> extra config keys, for methods that need more than the common ones
-    prepare: Callable[[Any, dict], dict] | None = None
-
-
-METHODS: dict[str, Method] = {}
-
-
-def register_method(
-    name: str,
-    label: str,
-    dataset_kinds: tuple[str, ...] | list[str],
-    config_cls: type,
-    *,
-    presets: dict[str, dict] | None = None,
-    description: str = "",
-    needs_adapter: bool = False,
-    prepare: Callable[[Any, dict], dict] | None = None,
-) -> Method:
-    """Add a training method to the wizard and to `studio train`. Presets default to SFT's."""
-    if presets is None:
-        from engines.training.presets import load_presets
-
-        presets = load_presets()
-    m = Method(name, label, tuple(dataset_kinds), config_cls, presets, description, needs_adapter, prepare)
-    METHODS[name] = m
-    return m
-
-
-def get_method(name: str) -> Method:
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise UserError(f"Unknown training method {name!r}", hint="one of " + ", ".join(METHODS)) from None
-
-
-def _sft_config_cls():
-    from engines.training.sft import SFTJobConfig
-
-    return SFTJobConfig
-
-
-def field_help(config_cls: type) -> list[dict[str, Any]]:
-    """Each config field as {name, type, default, help}, for the Advanced panel and --set."""
-    from dataclasses import MISSING
-
-    out = []
-    for f in fields(config_cls):
-        default = f.default if f.default is not MISSING else (f.default_factory() if f.default_factory is not MISSING else None)
-        out.append({"name": f.name, "type": type(default).__name__, "default": default, "help": f.metadata.get("help", "")})
-    return out
-
-
-# Fields the studio fills; the Advanced panel hides them.
-MANAGED_FIELDS = {
-    "base_model_path", "base_gguf", "train_file", "eval_file", "output_dir", "checkpoint_dir", "resume_from",
-    "chat_template", "chat_template_text", "adapter_path", "reward_model_path",
-}
-
-
-def parse_overrides(config_cls: type, pairs: list[str]) -> dict[str, Any]:
-    """`--set key=value` pairs, typed after the config field's default."""
-    types = {f["name"]: f["default"] for f in field_help(config_cls)}
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise UserError(f"--set {pair!r}: expected key=value", hint="e.g. --set lora_r=8")
-        key, raw = (x.strip() for x in pair.split("=", 1))
-        if key not in types:
-            raise UserError(f"--set {key}: no such field", hint="fields: " + ", ".join(sorted(types)))
-        out[key] = coerce(raw, types[key], key)
-    return out
-
-
-def coerce(raw: str, default: Any, key: str = "") -> Any:
-    try:
-        if isinstance(default, bool):
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-    except ValueError:
-        raise UserError(f"{key}={raw!r}: expected a {type(default).__name__}") from None
-    return raw
+from studio.training.methods import MANAGED_FIELDS, METHODS, Method, get_method
 
 
 # ---- the service -------------------------------------------------------------------------------
@@ -195,7 +83,7 @@ class TrainingService:
         m = get_method(method)
         base_model = self.studio.registry.get(base)
         check_trainable(base_model)
-        from studio.dataset_rows import resolve_version
+        from studio.datasets.rows import resolve_version
 
         v = resolve_version(self.db, dataset, version)
         if v.dataset.kind not in m.dataset_kinds:
@@ -291,7 +179,7 @@ class TrainingService:
         return {**est.to_dict(), "device": dev.to_dict()}
 
     def _mean_chars(self, version_id: int, sample: int = 200) -> float:
-        from studio.dataset_rows import iter_rows
+        from studio.datasets.rows import iter_rows
 
         total = n = 0
         for row in iter_rows(self.db, version_id, batch=sample):
@@ -304,7 +192,7 @@ class TrainingService:
     def _cached_hf_dir(self, base: Model) -> Path | None:
         if base.format == "hf":
             return Path(base.path)
-        from studio.hf_cache import hf_dir_for
+        from studio.models.hf_cache import hf_dir_for
 
         conv = hf_dir_for(self.home, base)
         return conv if (conv / "config.json").exists() else None
@@ -313,7 +201,7 @@ class TrainingService:
     def write_data(self, plan: dict[str, Any]) -> dict[str, str]:
         """Write the version's rows as JSONL (train, and eval if the version has an eval split).
         Content-addressed by the version hash, so clones and re-runs share the files."""
-        from studio.dataset_rows import iter_rows
+        from studio.datasets.rows import iter_rows
 
         folder = self.home.jobs / "_data" / plan["dataset_hash"][:16]
         folder.mkdir(parents=True, exist_ok=True)
@@ -340,7 +228,7 @@ class TrainingService:
     def resolve_base(self, plan: dict[str, Any]) -> dict[str, str]:
         """Config keys naming the base: its Hugging Face directory, and for a GGUF base the file
         the child converts from on first use (cached in models/, never on the GUI thread)."""
-        from studio.hf_cache import hf_dir_for
+        from studio.models.hf_cache import hf_dir_for
 
         base = self.studio.registry.get(plan["base_model_id"])
         out = {"base_model_path": str(hf_dir_for(self.home, base))}
@@ -457,109 +345,3 @@ def _kind_hint(kind: str) -> str:
         "prompt": "prompt-only rows train with GRPO: pick that method, or an sft dataset",
         "sft": "sft conversations train with SFT: pick that method, or a preference dataset",
     }.get(kind, "pick a dataset of a matching kind")
-
-
-# ---- after the job: register the adapter ---------------------------------------------------------
-def job_result_from_events(db: Database, job_id: int) -> dict[str, Any]:
-    with db.session() as s:
-        ev = s.scalar(
-            select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.type == "done").order_by(JobEvent.seq.desc()).limit(1)
-        )
-        return dict((ev.data or {}).get("result") or {}) if ev is not None else {}
-
-
-def finish_training_job(db: Database, home: Home, job: Job) -> dict[str, Any]:
-    """Register the job's adapter in the model registry with its lineage (all four methods).
-
-    The adapter folder moves from the job's output to models/adapters/, so deleting a job's
-    files never breaks a registered model. Returns {"adapter_dir", "model_id", "model_name"}."""
-    result = {**(job.result or {}), **job_result_from_events(db, job.id)}
-    adapter_dir = result.get("adapter_dir")
-    if not adapter_dir or not Path(adapter_dir).is_dir():
-        raise StudioError(
-            f"Job {job.id} finished without an adapter folder ({adapter_dir or 'no adapter_dir in its result'})",
-            hint="see the job's log; run it again",
-        )
-    with db.session() as s:
-        existing = s.scalar(select(Model).where(Model.job_id == job.id, Model.kind == "adapter"))
-        if existing is not None:  # the finisher ran already (a retry): nothing to do
-            return {"adapter_dir": existing.path, "model_id": existing.id, "model_name": existing.name}
-        base = s.get(Model, job.base_model_id) if job.base_model_id else None
-        base_name = base.name.replace(" (base)", "") if base else "model"
-        method = result.get("method") or job.kind
-        name = f"{base_name} · {method} · job {job.id}"
-        target = home.models / "adapters" / f"job-{job.id}-{method}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        src = Path(adapter_dir)
-        if src.resolve() != target.resolve():
-            if target.exists():
-                shutil.rmtree(target)
-            try:
-                os.replace(src, target)
-            except OSError:  # another file system: copy to a temp name, then rename
-                tmp = target.with_name(f".{target.name}.tmp")
-                shutil.rmtree(tmp, ignore_errors=True)
-                shutil.copytree(src, tmp)
-                os.replace(tmp, target)
-        template = result.get("chat_template")
-        if not template and (target / "chat_template.jinja").exists():
-            template = (target / "chat_template.jinja").read_text(encoding="utf-8")
-        size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-        thinks = _learned_to_think(s, job.config)
-        metrics = {k: v for k, v in result.items() if k not in ("chat_template", "adapter_dir")}
-        m = Model(
-            name=name,
-            kind="adapter",
-            format="peft",
-            path=str(target),
-            architecture=base.architecture if base else None,
-            parameters=result.get("trainable_parameters"),
-            context_length=base.context_length if base else None,
-            file_size=size,
-            chat_template=template,
-            is_instruct=True,
-            parent_id=base.id if base else None,
-            job_id=job.id,
-            dataset_version_id=job.dataset_version_id,
-            meta={
-                "managed": True,
-                "method": method,
-                "chat_template_name": result.get("chat_template_name") or job.config.get("chat_template"),
-                "config": {k: v for k, v in job.config.items() if k != "chat_template_text"},
-                "metrics": metrics,
-                **({"thinking": True} if thinks else {}),
-            },
-        )
-        s.add(m)
-        s.flush()
-        return {"adapter_dir": str(target), "model_id": m.id, "model_name": name}
-
-
-def _learned_to_think(s, config: dict[str, Any], sample: int = 2000) -> bool:
-    """Whether an adapter was trained to think in `<think>` tags, as hybrid thinking models do:
-    its SFT rows' answers open a think block, or it continues an adapter that was. The chat then
-    switches its modes by the prompt (an empty block for fast) instead of a scaffold instruction."""
-    parent = s.scalar(select(Model).where(Model.path == str(config["adapter_path"]))) if config.get("adapter_path") else None
-    if parent is not None and (parent.meta or {}).get("thinking"):
-        return True
-    path = config.get("train_file")
-    if not path or not Path(path).is_file():
-        return False
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f):
-            if n >= sample:
-                break
-            if '"<think>' in line and '"assistant"' in line:
-                return True
-    return False
-
-
-register_method(
-    "sft",
-    "Supervised fine-tuning (LoRA)",
-    ("sft",),
-    _sft_config_cls(),
-    description="Teach the format, the interaction norms and the domain voice from example conversations.",
-)
-
-import studio.preference  # noqa: F401,E402  (registers reward / dpo / grpo)

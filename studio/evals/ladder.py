@@ -180,7 +180,7 @@ def default_models(studio, wait_export: Callable[[int], Any] | None = None) -> l
     """[{"model": registry name, "stage": label}] for base and each stage of the last starter run."""
     from studio.db import Setting
     from studio.errors import NotFound
-    from studio.registry import DEFAULT_MODEL_NAME
+    from studio.models.registry import DEFAULT_MODEL_NAME
     from studio.starter.install import STARTER_NAME
 
     out = [{"model": DEFAULT_MODEL_NAME, "stage": "base"}]
@@ -204,7 +204,7 @@ def default_models(studio, wait_export: Callable[[int], Any] | None = None) -> l
 
 def gguf_for_adapter(studio, adapter_name: str, wait_export: Callable[[int], Any] | None = None) -> str:
     """The GGUF LoRA export of a PEFT adapter: an existing one, else a new export job."""
-    from studio.exports import submit_export
+    from studio.models.exports import submit_export
 
     for m in studio.registry.list():
         if m.format == "gguf-lora" and (m.meta or {}).get("adapter") == adapter_name:
