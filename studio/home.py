@@ -30,33 +30,21 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir("model-studio"))
 
 
+def _in_home(name: str) -> property:
+    """A read-only Path attribute: `name` under the home's root."""
+    return property(lambda self: self.root / name, doc=f"root / {name!r}")
+
+
 @dataclass(frozen=True)
 class Home:
     root: Path
 
-    @property
-    def db_path(self) -> Path:
-        return self.root / "studio.db"
-
-    @property
-    def models(self) -> Path:
-        return self.root / "models"
-
-    @property
-    def jobs(self) -> Path:
-        return self.root / "jobs"
-
-    @property
-    def exports(self) -> Path:
-        return self.root / "exports"
-
-    @property
-    def kb(self) -> Path:
-        return self.root / "kb"
-
-    @property
-    def cache(self) -> Path:
-        return self.root / "cache"
+    db_path = _in_home("studio.db")
+    models = _in_home("models")
+    jobs = _in_home("jobs")
+    exports = _in_home("exports")
+    kb = _in_home("kb")
+    cache = _in_home("cache")
 
     def job_dir(self, job_id: int) -> Path:
         return self.jobs / str(job_id)

@@ -14,3 +14,14 @@ What is where:
     modelfile.py               an Ollama Modelfile next to an export
     export.py                  the "export" job that runs the last three
 """
+
+from __future__ import annotations
+
+
+class ConversionError(ValueError):
+    """Bad input for a conversion or an export: the message names the file and the cause, `hint` what to do."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint

@@ -205,3 +205,17 @@ def read_gguf_info(path: str | os.PathLike) -> GGUFInfo:
         metadata=meta,
         tensors=tensors,
     )
+
+
+def read_base_gguf(path: str | os.PathLike, hint: str) -> GGUFInfo:
+    """The header of a GGUF base model. ConversionError (with `hint`) if the file cannot be
+    read, and also if it holds a LoRA adapter rather than a model."""
+    from engines.conversion import ConversionError
+
+    try:
+        info = read_gguf_info(path)
+    except GGUFError as e:
+        raise ConversionError(str(e), hint=hint) from e
+    if info.kind == "adapter":
+        raise ConversionError(f"{path}: this GGUF is a LoRA adapter, not a base model")
+    return info

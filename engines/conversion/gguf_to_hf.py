@@ -20,14 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+from engines.conversion import ConversionError
+
 MARKER = "studio-conversion.json"  # written last: a folder without it is not a finished conversion
-
-
-class ConversionError(ValueError):
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 def is_converted(out_dir: str | os.PathLike) -> bool:
@@ -43,14 +38,9 @@ def convert_gguf_to_hf(gguf_path: str | os.PathLike, out_dir: str | os.PathLike,
     if not gguf_path.is_file():
         raise ConversionError(f"{gguf_path}: no such GGUF file")
 
-    from engines.conversion.gguf_meta import GGUFError, read_gguf_info
+    from engines.conversion.gguf_meta import read_base_gguf
 
-    try:
-        info = read_gguf_info(gguf_path)
-    except GGUFError as e:
-        raise ConversionError(str(e), hint="re-import or re-download the model file") from e
-    if info.kind == "adapter":
-        raise ConversionError(f"{gguf_path} is a LoRA adapter, not a base model")
+    info = read_base_gguf(gguf_path, hint="re-import or re-download the model file")
 
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer

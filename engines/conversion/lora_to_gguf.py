@@ -30,6 +30,8 @@ from typing import Callable
 
 import numpy as np
 
+from engines.conversion import ConversionError
+
 # GGUF architecture name -> what the converter knows about it. Anything else is refused:
 # a wrong transform gives an adapter that loads fine and silently produces garbage.
 SUPPORTED_ARCHS = {
@@ -46,15 +48,6 @@ _HF_TO_GGUF_ARCH = {
     "qwen2": "qwen2", "Qwen2ForCausalLM": "qwen2",
     "qwen3": "qwen3", "Qwen3ForCausalLM": "qwen3",
 }
-
-
-class ConversionError(ValueError):
-    """Bad input for an export: the message names the file and the cause, `hint` what to do."""
-
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 @dataclass
@@ -99,14 +92,9 @@ def check_architecture(arch: str, source: str) -> str:
 
 def base_spec_from_gguf(path: str | os.PathLike) -> BaseSpec:
     """Read the architecture, layer and head counts and tensor shapes from a GGUF header."""
-    from engines.conversion.gguf_meta import GGUFError, read_gguf_info
+    from engines.conversion.gguf_meta import read_base_gguf
 
-    try:
-        info = read_gguf_info(path)
-    except GGUFError as e:
-        raise ConversionError(str(e), hint="re-import the base model from an intact GGUF file") from e
-    if info.kind == "adapter":
-        raise ConversionError(f"{path}: this GGUF is an adapter, not a base model")
+    info = read_base_gguf(path, hint="re-import the base model from an intact GGUF file")
     arch = check_architecture(info.architecture, str(path))
     meta = info.metadata
     return BaseSpec(

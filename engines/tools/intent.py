@@ -19,12 +19,13 @@ and the reason says why.
 from __future__ import annotations
 
 import hashlib
-import json
 import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
+
+from engines.jsonl import json_lines
 
 DATA = Path(__file__).with_name("data")
 DEFAULT_DATASET = DATA / "intent_train.jsonl"
@@ -40,17 +41,12 @@ class IntentDataError(ValueError):
 def query_rows(path: Path):
     """(line number, row) for each non-blank JSONL line that is an object with a "query";
     anything else raises IntentDataError naming file:line."""
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise IntentDataError(f"{path}:{n}: not JSON ({e.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("query"), str) or not row["query"].strip():
-                raise IntentDataError(f"{path}:{n}: each row needs a non-empty \"query\" string")
-            yield n, row
+    for n, row, problem in json_lines(path):
+        if problem:
+            raise IntentDataError(problem)
+        if not isinstance(row, dict) or not isinstance(row.get("query"), str) or not row["query"].strip():
+            raise IntentDataError(f"{path}:{n}: each row needs a non-empty \"query\" string")
+        yield n, row
 
 
 def load_examples(path: str | Path) -> list[tuple[str, str]]:

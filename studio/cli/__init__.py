@@ -52,6 +52,23 @@ def common_parser() -> argparse.ArgumentParser:
     return p
 
 
+def command_group(sub, common, name: str, help: str, metavar: str = "ACTION"):
+    """`studio NAME ACTION ...`: a command whose ACTION is required (it lands in args.NAME_cmd);
+    returns the subparsers that the ACTIONs are added to."""
+    group = sub.add_parser(name, parents=[common], help=help)
+    actions = group.add_subparsers(dest=f"{name}_cmd", metavar=metavar)
+    actions.required = True
+    return actions
+
+
+def action(actions, common, name: str, func, **kw) -> argparse.ArgumentParser:
+    """One subcommand that runs func(args, ctx) -> result and takes --json and --home;
+    returns its parser for the subcommand's own arguments."""
+    p = actions.add_parser(name, parents=[common], **kw)
+    p.set_defaults(func=func)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = common_parser()
     parser = argparse.ArgumentParser(

@@ -12,12 +12,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from studio.cli import action, command_group
 from studio.errors import UserError
 
 
 def register(sub, groups) -> None:
     common = groups["common"]
-    p = sub.add_parser("chat", parents=[common], help="ask the chat one question (fast, reasoning or auto)")
+    p = action(sub, common, "chat", cmd_chat, help="ask the chat one question (fast, reasoning or auto)")
     p.add_argument("prompt", help="the message")
     p.add_argument("--model", help="registry model name (default: the default model), or http(s)://server[#model]")
     p.add_argument("--adapter", help="a GGUF LoRA adapter from the registry, applied to --model")
@@ -32,20 +33,17 @@ def register(sub, groups) -> None:
     p.add_argument("--no-save", action="store_true", help="do not store the exchange as a conversation")
     p.add_argument("--tools", default=None, help="comma-separated tools to enable (e.g. calculator,notes.search)")
     p.add_argument("--yes", action="store_true", help="allow tools that are not read-only (MCP) without asking")
-    p.set_defaults(func=cmd_chat)
 
     ev = groups.get("eval")
     if ev is None:  # the core area creates `studio eval`; keep working if it is registered later
-        ev = sub.add_parser("eval", parents=[common], help="evaluation suites").add_subparsers(dest="eval_cmd")
-        groups["eval"] = ev
-    r = ev.add_parser("router", parents=[common], help="accuracy of the fast/reasoning router on a labelled suite")
+        ev = groups["eval"] = command_group(sub, common, "eval", "evaluation suites", metavar="SUITE")
+    r = action(ev, common, "router", cmd_eval_router, help="accuracy of the fast/reasoning router on a labelled suite")
     r.add_argument("suite", help='JSONL: {"query": str, "expect": "fast"|"reasoning"} per line')
     r.add_argument("--train", help="fit the router's classifier on this JSONL first (stored in the studio)")
     r.add_argument("--rules-only", action="store_true", help="ignore a trained classifier")
     r.add_argument("--measure", action="store_true", help="run the model in reasoning mode to measure hidden tokens")
     r.add_argument("--think-budget", type=int, default=256)
     r.add_argument("--model", default=None)
-    r.set_defaults(func=cmd_eval_router)
 
 
 def cmd_chat(args, ctx) -> dict:

@@ -7,79 +7,58 @@ import os
 import subprocess
 import sys
 
+from studio.cli import action, command_group
 from studio.errors import UserError
 
 
 def register(sub, groups) -> None:
     common = groups["common"]
 
-    p = sub.add_parser("info", parents=[common], help="the data home, database, device, llama.cpp and models")
-    p.set_defaults(func=cmd_info)
+    action(sub, common, "info", cmd_info, help="the data home, database, device, llama.cpp and models")
 
-    settings = sub.add_parser("settings", parents=[common], help="machine-wide settings")
-    ssub = settings.add_subparsers(dest="settings_cmd", metavar="SETTING")
-    ssub.required = True
-    p = ssub.add_parser("extra-bufts", parents=[common],
-                        help="whether llama.cpp uses its extra buffer types (weight repacking, AMX): on, off or auto")
+    ssub = command_group(sub, common, "settings", "machine-wide settings", metavar="SETTING")
+    p = action(ssub, common, "extra-bufts", cmd_settings_extra_bufts,
+               help="whether llama.cpp uses its extra buffer types (weight repacking, AMX): on, off or auto")
     p.add_argument("value", nargs="?", choices=["on", "off", "auto"], help="leave out to show the current choice")
-    p.set_defaults(func=cmd_settings_extra_bufts)
 
-    models = sub.add_parser("models", parents=[common], help="the model registry")
-    msub = models.add_subparsers(dest="models_cmd", metavar="ACTION")
-    msub.required = True
-    p = msub.add_parser("list", parents=[common], help="list base models, adapters and exports")
+    msub = command_group(sub, common, "models", "the model registry")
+    p = action(msub, common, "list", cmd_models_list, help="list base models, adapters and exports")
     p.add_argument("--kind", choices=["base", "adapter", "export"])
-    p.set_defaults(func=cmd_models_list)
-    p = msub.add_parser("import", parents=[common], help="register a GGUF file or a Hugging Face model directory")
+    p = action(msub, common, "import", cmd_models_import, help="register a GGUF file or a Hugging Face model directory")
     p.add_argument("path")
     p.add_argument("--name")
-    p.set_defaults(func=cmd_models_import)
-    p = msub.add_parser("show", parents=[common], help="one model with its lineage")
+    p = action(msub, common, "show", cmd_models_show, help="one model with its lineage")
     p.add_argument("name")
-    p.set_defaults(func=cmd_models_show)
-    p = msub.add_parser("delete", parents=[common], help="delete an entry (and the files the studio made)")
+    p = action(msub, common, "delete", cmd_models_delete, help="delete an entry (and the files the studio made)")
     p.add_argument("name")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.set_defaults(func=cmd_models_delete)
     groups["models"] = msub
 
-    jobs = sub.add_parser("jobs", parents=[common], help="training, export and eval jobs")
-    jsub = jobs.add_subparsers(dest="jobs_cmd", metavar="ACTION")
-    jsub.required = True
-    p = jsub.add_parser("list", parents=[common])
-    p.set_defaults(func=cmd_jobs_list)
-    p = jsub.add_parser("show", parents=[common])
+    jsub = command_group(sub, common, "jobs", "training, export and eval jobs")
+    action(jsub, common, "list", cmd_jobs_list)
+    p = action(jsub, common, "show", cmd_jobs_show)
     p.add_argument("id", type=int)
     p.add_argument("--events", type=int, default=20, help="how many of the last events to include")
-    p.set_defaults(func=cmd_jobs_show)
-    p = jsub.add_parser("cancel", parents=[common])
+    p = action(jsub, common, "cancel", cmd_jobs_cancel)
     p.add_argument("id", type=int)
-    p.set_defaults(func=cmd_jobs_cancel)
-    p = jsub.add_parser("resume", parents=[common], help="continue an interrupted job from its last checkpoint")
+    p = action(jsub, common, "resume", cmd_jobs_resume, help="continue an interrupted job from its last checkpoint")
     p.add_argument("id", type=int)
     p.add_argument("--wait", action="store_true")
-    p.set_defaults(func=cmd_jobs_resume)
-    p = jsub.add_parser("wait", parents=[common], help="wait until a job ends (running the queue if nobody does)")
+    p = action(jsub, common, "wait", cmd_jobs_wait, help="wait until a job ends (running the queue if nobody does)")
     p.add_argument("id", type=int)
     p.add_argument("--timeout", type=float)
-    p.set_defaults(func=cmd_jobs_wait)
-    p = jsub.add_parser("submit", parents=[common], help="queue a job of any kind from a JSON config")
+    p = action(jsub, common, "submit", cmd_jobs_submit, help="queue a job of any kind from a JSON config")
     p.add_argument("kind")
     p.add_argument("--config", default="{}", help="the job's config as JSON")
     p.add_argument("--name", default="")
     p.add_argument("--wait", action="store_true")
-    p.set_defaults(func=cmd_jobs_submit)
-    p = jsub.add_parser("work", parents=[common], help="run queued jobs until the queue is empty")
-    p.set_defaults(func=cmd_jobs_work)
+    action(jsub, common, "work", cmd_jobs_work, help="run queued jobs until the queue is empty")
     groups["jobs"] = jsub
 
-    p = sub.add_parser("gui", parents=[common], help="open the window")
+    p = action(sub, common, "gui", cmd_gui, help="open the window")
     p.add_argument("--smoke", action="store_true", help="open offscreen, wait for the first paint, print startup_s, exit")
-    p.set_defaults(func=cmd_gui)
 
-    ev = sub.add_parser("eval", parents=[common], help="evaluation suites (tools, router)")
-    esub = ev.add_subparsers(dest="eval_cmd", metavar="SUITE")
-    esub.required = True
+    esub = command_group(sub, common, "eval", "evaluation suites (tools, router)", metavar="SUITE")
     groups["eval"] = esub
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from studio.cli import action, command_group
+
 
 def _service(ctx):
     from studio.datasets.service import DatasetService
@@ -11,48 +13,39 @@ def _service(ctx):
 
 def register(sub, groups) -> None:
     common = groups["common"]
-    ds = sub.add_parser("datasets", parents=[common], help="import, inspect and export datasets")
-    dsub = ds.add_subparsers(dest="datasets_cmd", metavar="ACTION")
-    dsub.required = True
+    dsub = command_group(sub, common, "datasets", "import, inspect and export datasets")
 
-    p = dsub.add_parser("import", parents=[common], help="import JSONL, JSON, CSV, Parquet or a save_to_disk folder")
+    p = action(dsub, common, "import", cmd_import, help="import JSONL, JSON, CSV, Parquet or a save_to_disk folder")
     p.add_argument("path")
     p.add_argument("--name", required=True)
     p.add_argument("--kind", default="auto", choices=["auto", "sft", "preference", "prompt"])
     p.add_argument("--append", action="store_true", help="add the rows to an existing dataset as a new version")
-    p.set_defaults(func=cmd_import)
 
-    p = dsub.add_parser("list", parents=[common], help="datasets with their latest version")
-    p.set_defaults(func=cmd_list)
+    action(dsub, common, "list", cmd_list, help="datasets with their latest version")
 
-    p = dsub.add_parser("show", parents=[common], help="one dataset version: rows, splits, tags, history")
+    p = action(dsub, common, "show", cmd_show, help="one dataset version: rows, splits, tags, history")
     p.add_argument("name")
     p.add_argument("--version", type=int)
-    p.set_defaults(func=cmd_show)
 
-    p = dsub.add_parser("export", parents=[common], help="write a version as JSONL or Parquet")
+    p = action(dsub, common, "export", cmd_export, help="write a version as JSONL or Parquet")
     p.add_argument("name")
     p.add_argument("path")
     p.add_argument("--format", choices=["jsonl", "parquet"])
     p.add_argument("--version", type=int)
     p.add_argument("--split", choices=["train", "eval"])
-    p.set_defaults(func=cmd_export)
 
-    p = dsub.add_parser("stats", parents=[common], help="the quality report of a version")
+    p = action(dsub, common, "stats", cmd_stats, help="the quality report of a version")
     p.add_argument("name")
     p.add_argument("--version", type=int)
-    p.set_defaults(func=cmd_stats)
 
-    p = dsub.add_parser("split", parents=[common], help="a seeded train/eval split as a new version")
+    p = action(dsub, common, "split", cmd_split, help="a seeded train/eval split as a new version")
     p.add_argument("name")
     p.add_argument("--eval", type=float, default=0.1, dest="eval_fraction", help="share of rows for eval (default 0.1)")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_split)
 
-    p = dsub.add_parser("delete", parents=[common], help="delete a dataset and all its versions")
+    p = action(dsub, common, "delete", cmd_delete, help="delete a dataset and all its versions")
     p.add_argument("name")
     p.add_argument("--yes", action="store_true")
-    p.set_defaults(func=cmd_delete)
     groups["datasets"] = dsub
 
 

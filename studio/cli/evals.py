@@ -3,17 +3,18 @@ and `studio evals list/show` for stored runs."""
 
 from __future__ import annotations
 
+from studio.cli import action, command_group
+
 
 def register(sub, groups) -> None:
     common = groups["common"]
-    p = groups["eval"].add_parser("tools", parents=[common], help="tool-call accuracy of a JSONL suite")
+    p = action(groups["eval"], common, "tools", cmd_eval_tools, help="tool-call accuracy of a JSONL suite")
     p.add_argument("suite", nargs="?", help="JSONL of {query, expect: {tool, args}} (default: the built-in example suite)")
     p.add_argument("--enabled", help="comma-separated tools enabled (default: every tool the suite or classifier knows)")
     p.add_argument("--no-store", action="store_true", help="do not store the run")
-    p.set_defaults(func=cmd_eval_tools)
 
-    p = groups["eval"].add_parser("ladder", parents=[common],
-                                  help="a suite over every stage of the starter recipe (base, +SFT, +DPO, +GRPO) in every mode")
+    p = action(groups["eval"], common, "ladder", cmd_eval_ladder,
+               help="a suite over every stage of the starter recipe (base, +SFT, +DPO, +GRPO) in every mode")
     p.add_argument("suite", nargs="?", help="JSONL of {family, query, answer?, expect_tool?} (default: the starter's held-out split)")
     p.add_argument("--models", help="comma-separated model names, or LABEL=NAME (default: base and each recipe stage)")
     p.add_argument("--modes", default="fast,reasoning,auto")
@@ -24,17 +25,12 @@ def register(sub, groups) -> None:
                    help="reasoning turns compute every digit themselves (default: the calculator writes each "
                         "'a op b =' result in the thinking)")
     p.add_argument("--no-store", action="store_true", help="do not store the run")
-    p.set_defaults(func=cmd_eval_ladder)
 
-    ev = sub.add_parser("evals", parents=[common], help="stored evaluation runs")
-    esub = ev.add_subparsers(dest="evals_cmd", metavar="ACTION")
-    esub.required = True
-    p = esub.add_parser("list", parents=[common])
+    esub = command_group(sub, common, "evals", "stored evaluation runs")
+    p = action(esub, common, "list", cmd_list)
     p.add_argument("--kind", default="tools")
-    p.set_defaults(func=cmd_list)
-    p = esub.add_parser("show", parents=[common])
+    p = action(esub, common, "show", cmd_show)
     p.add_argument("id", type=int)
-    p.set_defaults(func=cmd_show)
 
 
 def cmd_eval_tools(args, ctx):

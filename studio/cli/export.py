@@ -3,31 +3,28 @@
 
 from __future__ import annotations
 
+from studio.cli import action, command_group
+
 
 def register(sub, groups) -> None:
     common = groups["common"]
-    ex = sub.add_parser("export", parents=[common], help="export adapters for llama.cpp and Ollama")
-    esub = ex.add_subparsers(dest="export_cmd", metavar="FORMAT")
-    esub.required = True
-    p = esub.add_parser(
-        "gguf", parents=[common],
-        help="a GGUF LoRA adapter (default) or, with --merge, the whole merged model, plus an Ollama Modelfile",
-    )
+    esub = command_group(sub, common, "export", "export adapters for llama.cpp and Ollama", metavar="FORMAT")
+    p = action(esub, common, "gguf", cmd_export_gguf,
+               help="a GGUF LoRA adapter (default) or, with --merge, the whole merged model, plus an Ollama Modelfile")
     p.add_argument("adapter", help="the adapter's name or id (see `studio models list --kind adapter`)")
     p.add_argument("--merge", action="store_true", help="merge the LoRA into the base and write the whole model")
     p.add_argument("--type", choices=["f16", "q8_0"], help="merged model type (with --merge; default f16)")
     p.add_argument("--base", help="the GGUF base model, for an adapter imported without one")
     p.add_argument("--wait", action="store_true", help="wait for the export job and print the registered export")
-    p.set_defaults(func=cmd_export_gguf)
 
-    p = groups["models"].add_parser("lineage", parents=[common], help="how a model was made: base, jobs, datasets")
+    p = action(groups["models"], common, "lineage", cmd_models_lineage,
+               help="how a model was made: base, jobs, datasets")
     p.add_argument("name")
-    p.set_defaults(func=cmd_models_lineage)
 
-    p = groups["models"].add_parser("pull", parents=[common], help="download a model from the Hugging Face Hub (online only)")
+    p = action(groups["models"], common, "pull", cmd_models_pull,
+               help="download a model from the Hugging Face Hub (online only)")
     p.add_argument("repo", help="owner/name on the Hub")
     p.add_argument("--name")
-    p.set_defaults(func=cmd_models_pull)
 
 
 def cmd_export_gguf(args, ctx):

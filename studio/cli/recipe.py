@@ -13,26 +13,23 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from studio.cli import action, command_group
+
 
 def register(sub, groups) -> None:
     common = groups["common"]
-    rp = sub.add_parser("recipe", parents=[common], help="run a recipe: SFT -> DPO -> GRPO -> export -> register")
-    rsub = rp.add_subparsers(dest="recipe_cmd", metavar="ACTION")
-    rsub.required = True
-    p = rsub.add_parser("run", parents=[common], help="run or resume a recipe")
+    rsub = command_group(sub, common, "recipe", "run a recipe: SFT -> DPO -> GRPO -> export -> register")
+    p = action(rsub, common, "run", cmd_run, help="run or resume a recipe")
     p.add_argument("recipe", nargs="?", default="starter", help="a packaged recipe name or a YAML file")
     p.add_argument("--until", help="stop after this stage")
     p.add_argument("--set", action="append", default=[], metavar="STAGE.FIELD=VALUE", help="override a stage's config")
     p.add_argument("--wait", action="store_true", help="run here and wait for the end")
-    p.set_defaults(func=cmd_run)
-    p = rsub.add_parser("status", parents=[common], help="the stages of a recipe's current run")
+    p = action(rsub, common, "status", cmd_status, help="the stages of a recipe's current run")
     p.add_argument("recipe", nargs="?", default="starter")
     p.add_argument("--set", action="append", default=[], metavar="STAGE.FIELD=VALUE")
-    p.set_defaults(func=cmd_status)
-    p = rsub.add_parser("ship", parents=[common], help="copy a recipe's registered model into the package data")
+    p = action(rsub, common, "ship", cmd_ship, help="copy a recipe's registered model into the package data")
     p.add_argument("model")
     p.add_argument("--out", help="folder (default: studio/starter/data)")
-    p.set_defaults(func=cmd_ship)
 
 
 def cmd_run(args, ctx):

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import sys
 
+from studio.cli import action
+
 
 def register(sub, groups) -> None:
-    p = sub.add_parser("serve", parents=[groups["common"]], help="serve the registered models over an OpenAI-compatible API")
+    p = action(sub, groups["common"], "serve", cmd_serve,
+               help="serve the registered models over an OpenAI-compatible API")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need --api-key)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", default=None, help="clients must send Authorization: Bearer KEY")
     p.add_argument("--prompt-lookup", action="store_true", help="prompt-lookup (n-gram) speculative decoding")
-    p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args, ctx):

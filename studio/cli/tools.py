@@ -3,25 +3,22 @@ classifier and the knowledge base, headless."""
 
 from __future__ import annotations
 
+from studio.cli import action, command_group
 from studio.errors import UserError
 
 
 def register(sub, groups) -> None:
     common = groups["common"]
-    tools = sub.add_parser("tools", parents=[common], help="tools: list, run, HTTP tools, the intent classifier")
-    tsub = tools.add_subparsers(dest="tools_cmd", metavar="ACTION")
-    tsub.required = True
+    tsub = command_group(sub, common, "tools", "tools: list, run, HTTP tools, the intent classifier")
 
-    p = tsub.add_parser("list", parents=[common], help="built-in, HTTP and MCP tools (NAME.TOOL) with their argument schemas")
-    p.set_defaults(func=cmd_list)
+    action(tsub, common, "list", cmd_list, help="built-in, HTTP and MCP tools (NAME.TOOL) with their argument schemas")
 
-    p = tsub.add_parser("run", parents=[common], help="run one tool with JSON arguments")
+    p = action(tsub, common, "run", cmd_run, help="run one tool with JSON arguments")
     p.add_argument("name")
     p.add_argument("--args", default="{}", help='the arguments as JSON, e.g. \'{"code": "print(1)"}\'')
     p.add_argument("--yes", action="store_true", help="allow a tool that is not read-only (MCP) to run")
-    p.set_defaults(func=cmd_run)
 
-    p = tsub.add_parser("add-mcp", parents=[common], help="add an MCP server's tools (stdio command or HTTP URL)")
+    p = action(tsub, common, "add-mcp", cmd_add_mcp, help="add an MCP server's tools (stdio command or HTTP URL)")
     p.add_argument("--name", required=True, help="its tools become NAME.TOOL")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--command", help='stdio: the command line, e.g. "python notes_server.py"')
@@ -30,23 +27,19 @@ def register(sub, groups) -> None:
     p.add_argument("--timeout", type=float, default=20.0, help="seconds to start and answer one call")
     p.add_argument("--example", action="append", default=[], dest="examples",
                    help="TOOL=QUERY: a query that should route to NAME.TOOL (repeat); retrains the intent classifier")
-    p.set_defaults(func=cmd_add_mcp)
 
-    p = tsub.add_parser("remove-mcp", parents=[common], help="remove an MCP server and its tools")
+    p = action(tsub, common, "remove-mcp", cmd_remove_mcp, help="remove an MCP server and its tools")
     p.add_argument("name")
-    p.set_defaults(func=cmd_remove_mcp)
 
-    p = tsub.add_parser("refresh-mcp", parents=[common], help="list an MCP server's tools again")
+    p = action(tsub, common, "refresh-mcp", cmd_refresh_mcp, help="list an MCP server's tools again")
     p.add_argument("name")
-    p.set_defaults(func=cmd_refresh_mcp)
 
-    p = tsub.add_parser("sandbox-status", parents=[common],
-                        help="each layer of the python tool's sandbox on this machine, and whether the tool runs")
+    p = action(tsub, common, "sandbox-status", cmd_sandbox_status,
+               help="each layer of the python tool's sandbox on this machine, and whether the tool runs")
     p.add_argument("--allow-reduced", choices=["on", "off"], default=None,
                    help="opt in (or out) to running python where only the audit hook and rlimits hold")
-    p.set_defaults(func=cmd_sandbox_status)
 
-    p = tsub.add_parser("add-http", parents=[common], help="define an HTTP tool from a URL template")
+    p = action(tsub, common, "add-http", cmd_add_http, help="define an HTTP tool from a URL template")
     p.add_argument("--name", required=True)
     p.add_argument("--description", required=True)
     p.add_argument("--url", required=True, help="e.g. 'http://127.0.0.1:8000/weather?city={city}'")
@@ -56,41 +49,30 @@ def register(sub, groups) -> None:
                    help="response field to pass on (dotted path; repeat); default: the whole response")
     p.add_argument("--example", action="append", default=[], dest="examples",
                    help="a query that should call this tool (repeat); retrains the intent classifier")
-    p.set_defaults(func=cmd_add_http)
 
-    p = tsub.add_parser("remove", parents=[common], help="remove an HTTP tool")
+    p = action(tsub, common, "remove", cmd_remove, help="remove an HTTP tool")
     p.add_argument("name")
-    p.set_defaults(func=cmd_remove)
 
-    p = tsub.add_parser("train-intent", parents=[common], help="train a new intent classifier version")
+    p = action(tsub, common, "train-intent", cmd_train, help="train a new intent classifier version")
     p.add_argument("dataset", help='JSONL of {"query": ..., "tool": NAME or null}')
-    p.set_defaults(func=cmd_train)
 
-    p = tsub.add_parser("classifiers", parents=[common], help="intent classifier versions")
+    p = action(tsub, common, "classifiers", cmd_classifiers, help="intent classifier versions")
     p.add_argument("--activate", type=int, help="make this version the active one")
-    p.set_defaults(func=cmd_classifiers)
 
-    p = tsub.add_parser("route", parents=[common], help="which tool a query goes to, and why")
+    p = action(tsub, common, "route", cmd_route, help="which tool a query goes to, and why")
     p.add_argument("query")
     p.add_argument("--enabled", help="comma-separated tools enabled (default: all)")
-    p.set_defaults(func=cmd_route)
 
-    p = tsub.add_parser("decisions", parents=[common], help="the latest logged routing decisions")
+    p = action(tsub, common, "decisions", cmd_decisions, help="the latest logged routing decisions")
     p.add_argument("--limit", type=int, default=20)
-    p.set_defaults(func=cmd_decisions)
 
-    kb = sub.add_parser("kb", parents=[common], help="the knowledge base the search tool reads")
-    ksub = kb.add_subparsers(dest="kb_cmd", metavar="ACTION")
-    ksub.required = True
-    p = ksub.add_parser("add", parents=[common], help="add txt, md or pdf files (all or nothing)")
+    ksub = command_group(sub, common, "kb", "the knowledge base the search tool reads")
+    p = action(ksub, common, "add", cmd_kb_add, help="add txt, md or pdf files (all or nothing)")
     p.add_argument("paths", nargs="+")
-    p.set_defaults(func=cmd_kb_add)
-    p = ksub.add_parser("search", parents=[common], help="BM25 search with sources and snippets")
+    p = action(ksub, common, "search", cmd_kb_search, help="BM25 search with sources and snippets")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=5)
-    p.set_defaults(func=cmd_kb_search)
-    p = ksub.add_parser("list", parents=[common], help="the documents in the knowledge base")
-    p.set_defaults(func=cmd_kb_list)
+    action(ksub, common, "list", cmd_kb_list, help="the documents in the knowledge base")
 
 
 def _svc(ctx):

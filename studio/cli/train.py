@@ -13,36 +13,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from studio.cli import action, command_group
 from studio.errors import UserError
 
 
 def register(sub, groups) -> None:
     common = groups["common"]
-    train = sub.add_parser("train", parents=[common], help="fine-tune a base model (SFT; preference methods plug in)")
-    tsub = train.add_subparsers(dest="train_cmd", metavar="METHOD")
-    tsub.required = True
+    tsub = command_group(sub, common, "train", "fine-tune a base model (SFT; preference methods plug in)",
+                         metavar="METHOD")
     groups["train"] = tsub
     add_method_parser(groups, "sft", "LoRA supervised fine-tuning on an sft dataset")
 
-    p = tsub.add_parser("presets", parents=[common], help="the presets of a method")
+    p = action(tsub, common, "presets", cmd_presets, help="the presets of a method")
     p.add_argument("method", nargs="?", default="sft")
-    p.set_defaults(func=cmd_presets)
-    p = tsub.add_parser("fields", parents=[common], help="every config field of a method, with help")
+    p = action(tsub, common, "fields", cmd_fields, help="every config field of a method, with help")
     p.add_argument("method", nargs="?", default="sft")
-    p.set_defaults(func=cmd_fields)
-    p = tsub.add_parser(
-        "export-config", parents=[common],
-        help="a job's config as YAML for `accelerate launch -m engines.training.sft` or trl's CLI",
-    )
+    p = action(tsub, common, "export-config", cmd_export_config,
+               help="a job's config as YAML for `accelerate launch -m engines.training.sft` or trl's CLI")
     p.add_argument("job", type=int)
     p.add_argument("--format", choices=["studio", "trl"], default="studio")
     p.add_argument("--out", help="write the YAML here (default: print it)")
-    p.set_defaults(func=cmd_export_config)
 
 
 def add_method_parser(groups, method: str, help_text: str):
     """`studio train METHOD` with the shared flags; returns the parser to add method flags."""
-    p = groups["train"].add_parser(method, parents=[groups["common"]], help=help_text)
+    p = action(groups["train"], groups["common"], method, cmd_train, help=help_text)
     p.add_argument("--base", required=True, help="base model name or id (`studio models list`)")
     p.add_argument("--dataset", required=True, help="dataset name")
     p.add_argument("--version", type=int, help="dataset version (default: the latest)")
@@ -54,7 +49,7 @@ def add_method_parser(groups, method: str, help_text: str):
     p.add_argument("--name", default="", help="a name for the job")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the estimate, submit nothing")
     p.add_argument("--wait", action="store_true", help="wait for the end; print the metrics and the adapter")
-    p.set_defaults(func=cmd_train, method=method)
+    p.set_defaults(method=method)
     return p
 
 

@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+from studio.cli import command_group
+
+
 # What `--wait --json` prints under "metrics" for each method (besides steps and train_loss).
 METRICS = {
     "reward": ("eval_accuracy_before", "eval_accuracy", "eval_margin_before", "eval_margin", "eval_pairs"),
@@ -24,9 +27,7 @@ HELP = {
 
 def register(sub, groups) -> None:
     if "train" not in groups:  # studio/cli/train.py makes the group; without it, make our own
-        train = sub.add_parser("train", parents=[groups["common"]], help="fine-tune a base model")
-        groups["train"] = train.add_subparsers(dest="train_cmd", metavar="METHOD")
-        groups["train"].required = True
+        groups["train"] = command_group(sub, groups["common"], "train", "fine-tune a base model", metavar="METHOD")
     from studio.cli.train import add_method_parser
 
     for method in ("reward", "dpo", "grpo"):

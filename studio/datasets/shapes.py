@@ -60,20 +60,20 @@ _USED = {
 }
 
 
+# The first shape with any of its keys in a record wins: preference rows have a "prompt" too,
+# so the order matters.
+_DETECT = (
+    ("preference", ("chosen", "rejected")),
+    ("messages", ("messages",)),
+    ("sharegpt", ("conversations",)),
+    ("alpaca", ("instruction", "output")),
+    ("prompt-completion", ("completion",)),
+    ("prompt", ("prompt",)),
+)
+
+
 def detect_shape(rec: dict[str, Any]) -> str | None:
-    if "chosen" in rec or "rejected" in rec:
-        return "preference"
-    if "messages" in rec:
-        return "messages"
-    if "conversations" in rec:
-        return "sharegpt"
-    if "instruction" in rec or "output" in rec:
-        return "alpaca"
-    if "completion" in rec:
-        return "prompt-completion"
-    if "prompt" in rec:
-        return "prompt"
-    return None
+    return next((shape for shape, keys in _DETECT if any(k in rec for k in keys)), None)
 
 
 def new_mapping(shape: str) -> Mapping:

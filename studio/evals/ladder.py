@@ -25,13 +25,13 @@ thread or the CLI (`studio eval ladder`), never the GUI thread.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engines.jsonl import json_lines
 from studio.errors import StudioError, UserError
 
 FAMILIES = ("multi_step", "single_step", "unanswerable", "chat_norms", "tool")
@@ -57,28 +57,20 @@ def load_suite(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise UserError(f"{path}: no such suite file", hint="a JSONL file of {family, query, answer?, expect_tool?} rows")
     rows, problems = [], []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(f"{path}:{n}: not JSON ({e.msg})")
-                continue
-            if not isinstance(r, dict):
-                problems.append(f"{path}:{n}: a row is a JSON object")
-                continue
-            if r.get("family") not in FAMILIES:
-                problems.append(f"{path}:{n}: family {r.get('family')!r} is not one of {', '.join(FAMILIES)}")
-            if not isinstance(r.get("query"), str) or not r["query"].strip():
-                problems.append(f"{path}:{n}: `query` must be a non-empty string")
-            if r.get("family") in ("multi_step", "single_step") and _number(r.get("answer")) is None:
-                problems.append(f"{path}:{n}: a {r.get('family')} row needs a numeric `answer`")
-            if r.get("family") == "tool" and not isinstance(r.get("expect_tool"), str):
-                problems.append(f"{path}:{n}: a tool row needs `expect_tool`")
-            r["line"] = n
-            rows.append(r)
+    for n, r, problem in json_lines(path):
+        if problem or not isinstance(r, dict):
+            problems.append(problem or f"{path}:{n}: a row is a JSON object")
+            continue
+        if r.get("family") not in FAMILIES:
+            problems.append(f"{path}:{n}: family {r.get('family')!r} is not one of {', '.join(FAMILIES)}")
+        if not isinstance(r.get("query"), str) or not r["query"].strip():
+            problems.append(f"{path}:{n}: `query` must be a non-empty string")
+        if r.get("family") in ("multi_step", "single_step") and _number(r.get("answer")) is None:
+            problems.append(f"{path}:{n}: a {r.get('family')} row needs a numeric `answer`")
+        if r.get("family") == "tool" and not isinstance(r.get("expect_tool"), str):
+            problems.append(f"{path}:{n}: a tool row needs `expect_tool`")
+        r["line"] = n
+        rows.append(r)
     if problems:
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
         raise UserError("\n".join(problems[:20]) + more, hint="fix the suite file; nothing was run")
@@ -319,31 +311,26 @@ def _store(studio, result: dict) -> int:
         return run.id
 
 
+def _ladder_view(run: dict) -> dict:
+    m = run["metrics"] or {}
+    return {"id": run["id"], "created_at": run["created_at"], "suite": run["suite"],
+            "models": m.get("models", []), "stages": m.get("stages", []), "modes": m.get("modes", []),
+            "n_rows": m.get("n_rows")}
+
+
 def list_ladder_runs(studio) -> list[dict]:
-    from sqlalchemy import select
+    from studio.tools.suite import list_runs
 
-    from studio.db.models import EvalRun
-
-    with studio.db.session() as s:
-        runs = s.scalars(select(EvalRun).where(EvalRun.kind == "ladder").order_by(EvalRun.id.desc())).all()
-        return [{"id": r.id, "created_at": r.created_at.isoformat(timespec="seconds"), "suite": r.suite,
-                 "models": (r.metrics or {}).get("models", []), "stages": (r.metrics or {}).get("stages", []),
-                 "modes": (r.metrics or {}).get("modes", []), "n_rows": (r.metrics or {}).get("n_rows")} for r in runs]
+    return [_ladder_view(r) for r in list_runs(studio, "ladder")]
 
 
 def get_ladder_run(studio, run_id: int) -> dict:
-    from studio.db.models import EvalRun
-    from studio.errors import NotFound
+    from studio.tools.suite import get_run
 
-    with studio.db.session() as s:
-        r = s.get(EvalRun, int(run_id))
-        if r is None or r.kind != "ladder":
-            raise NotFound(f"No ladder run {run_id}", hint="see `studio evals list --kind ladder`")
-        m = r.metrics or {}
-        return {"id": r.id, "created_at": r.created_at.isoformat(timespec="seconds"), "suite": r.suite,
-                "models": m.get("models", []), "stages": m.get("stages", []), "modes": m.get("modes", []),
-                "n_rows": m.get("n_rows"), "settings": m.get("settings"), "summary": m.get("summary", []),
-                "rows": (r.details or {}).get("rows", [])}
+    run = get_run(studio, run_id, kind="ladder", hint="see `studio evals list --kind ladder`")
+    m = run["metrics"] or {}
+    return {**_ladder_view(run), "settings": m.get("settings"), "summary": m.get("summary", []),
+            "rows": (run["details"] or {}).get("rows", [])}
 
 
 # ---- the table people read -----------------------------------------------------------------------------

@@ -42,6 +42,22 @@ EXIT_STOPPED = 3
 Subscriber = Callable[[int, dict[str, Any]], None]
 
 
+def done_result(db: Database, job_id: int) -> dict[str, Any]:
+    """The result a job's child reported in its last `done` event ({} if none); the runner
+    stores it on the row only after the finishers, so a finisher reads it here."""
+    with db.session() as s:
+        ev = s.scalar(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.type == "done")
+                      .order_by(JobEvent.seq.desc()).limit(1))
+        return dict((ev.data or {}).get("result") or {}) if ev is not None else {}
+
+
+def _job_row(s, job_id: int, hint: str | None = None) -> Job:
+    job = s.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"No job with id {job_id}", hint=hint)
+    return job
+
+
 def job_to_dict(j: Job) -> dict[str, Any]:
     return {
         "id": j.id,
@@ -127,10 +143,7 @@ class JobManager:
 
     def get(self, job_id: int) -> Job:
         with self.db.session() as s:
-            job = s.get(Job, job_id)
-            if job is None:
-                raise NotFound(f"No job with id {job_id}", hint="see `studio jobs list`")
-            return job
+            return _job_row(s, job_id, hint="see `studio jobs list`")
 
     def list(self, limit: int = 200) -> list[Job]:
         with self.db.session() as s:
@@ -147,9 +160,7 @@ class JobManager:
         """Request a stop. A queued job is cancelled at once; a running one gets SIGTERM, then
         SIGKILL after the grace period (by whichever process runs it)."""
         with self.db.session() as s:
-            job = s.get(Job, job_id)
-            if job is None:
-                raise NotFound(f"No job with id {job_id}")
+            job = _job_row(s, job_id)
             if job.state in TERMINAL:
                 raise UserError(f"Job {job_id} is {job.state} already; there is nothing to cancel")
             job.cancel_requested = True
@@ -173,9 +184,7 @@ class JobManager:
 
     def resume(self, job_id: int) -> None:
         with self.db.session() as s:
-            job = s.get(Job, job_id)
-            if job is None:
-                raise NotFound(f"No job with id {job_id}")
+            job = _job_row(s, job_id)
             if job.state not in ("interrupted", "failed", "cancelled"):
                 raise UserError(
                     f"Job {job_id} is {job.state}; only an interrupted, failed or cancelled job can be resumed"

@@ -21,6 +21,7 @@ from typing import Any
 from studio.db import Database, Job, Model
 from studio.errors import StudioError, UserError
 from studio.home import Home
+from studio.jobs.manager import done_result
 
 TYPE_LABELS = {"lora": "GGUF LoRA", "f16": "merged f16", "q8_0": "merged q8_0"}
 
@@ -115,7 +116,7 @@ def finish_export_job(db: Database, home: Home, job: Job) -> dict[str, Any]:
     from engines.conversion.gguf_meta import GGUFError, read_gguf_info
     from studio.models.registry import Registry
 
-    result = job.result or _done_result(db, job.id)  # the runner stores the result after finishers
+    result = job.result or done_result(db, job.id)  # the runner stores the result after finishers
     src = Path(result.get("path", ""))
     src_mf = Path(result.get("modelfile", ""))
     if not src.is_file() or not src_mf.is_file():
@@ -185,17 +186,6 @@ def _base_context(reg, model_id: int | None) -> int | None:
         return reg.get(model_id).context_length if model_id is not None else None
     except StudioError:
         return None
-
-
-def _done_result(db: Database, job_id: int) -> dict[str, Any]:
-    from sqlalchemy import select
-
-    from studio.db import JobEvent
-
-    with db.session() as s:
-        ev = s.scalar(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.type == "done")
-                      .order_by(JobEvent.seq.desc()).limit(1))
-        return dict((ev.data or {}).get("result") or {}) if ev else {}
 
 
 def lineage(studio, model_ref: str | int) -> list[dict[str, Any]]:

@@ -151,7 +151,13 @@ def run_suite(studio, path: str | Path, *, enabled: list[str] | None = None, sto
     return out
 
 
+# ---- the one reader of stored eval runs, of every kind (the ladder's views build on it) ----------
+def _created(r) -> str:
+    return r.created_at.isoformat(timespec="seconds")
+
+
 def list_runs(studio, kind: str = "tools") -> list[dict]:
+    """Stored runs of one kind, newest first, without their details."""
     from sqlalchemy import select
 
     from studio.db.models import EvalRun
@@ -159,16 +165,17 @@ def list_runs(studio, kind: str = "tools") -> list[dict]:
     with studio.db.session() as s:
         runs = s.scalars(select(EvalRun).where(EvalRun.kind == kind).order_by(EvalRun.id.desc())).all()
         return [{"id": r.id, "suite": r.suite, "model_ref": r.model_ref, "metrics": r.metrics,
-                 "created_at": r.created_at.isoformat(timespec="seconds")} for r in runs]
+                 "created_at": _created(r)} for r in runs]
 
 
-def get_run(studio, run_id: int) -> dict:
+def get_run(studio, run_id: int, kind: str | None = None, hint: str | None = None) -> dict:
+    """One run with its details; with `kind`, a run of another kind counts as missing."""
     from studio.db.models import EvalRun
     from studio.errors import NotFound
 
     with studio.db.session() as s:
-        r = s.get(EvalRun, run_id)
-        if r is None:
-            raise NotFound(f"No eval run {run_id}")
+        r = s.get(EvalRun, int(run_id))
+        if r is None or (kind is not None and r.kind != kind):
+            raise NotFound(f"No {kind or 'eval'} run {run_id}", hint=hint)
         return {"id": r.id, "kind": r.kind, "suite": r.suite, "model_ref": r.model_ref, "metrics": r.metrics,
-                "details": r.details, "created_at": r.created_at.isoformat(timespec="seconds")}
+                "details": r.details, "created_at": _created(r)}

@@ -23,17 +23,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from studio.db import Database, Job, JobEvent, Model
+from studio.db import Database, Job, Model
 from studio.errors import StudioError
 from studio.home import Home
-
-
-def job_result_from_events(db: Database, job_id: int) -> dict[str, Any]:
-    with db.session() as s:
-        ev = s.scalar(
-            select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.type == "done").order_by(JobEvent.seq.desc()).limit(1)
-        )
-        return dict((ev.data or {}).get("result") or {}) if ev is not None else {}
+from studio.jobs.manager import done_result
 
 
 def finish_training_job(db: Database, home: Home, job: Job) -> dict[str, Any]:
@@ -41,7 +34,7 @@ def finish_training_job(db: Database, home: Home, job: Job) -> dict[str, Any]:
 
     The adapter folder moves from the job's output to models/adapters/, so deleting a job's
     files never breaks a registered model. Returns {"adapter_dir", "model_id", "model_name"}."""
-    result = {**(job.result or {}), **job_result_from_events(db, job.id)}
+    result = {**(job.result or {}), **done_result(db, job.id)}
     adapter_dir = result.get("adapter_dir")
     if not adapter_dir or not Path(adapter_dir).is_dir():
         raise StudioError(
