@@ -11,7 +11,8 @@
 - `train_with_recovery(trainer, resume_from)`: trainer.train() with optimizer and scheduler state
   restored from a checkpoint, and CUDA OOM / disk full turned into a TrainingError with a hint.
 - `finish_adapter(...)`: saves the adapter, the tokenizer with the *inference* template and a
-  `studio_adapter.json` describing how it was made.
+  `studio_adapter.json` describing how it was made; `save_result` does that on the main process
+  and records it in the result that `run_result` builds.
 
 Engines never import the studio: results and errors are plain data and plain exceptions.
 """
@@ -292,7 +293,7 @@ def trainer_args_common(cfg, device: str, precision: str, staging: Path) -> dict
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,
         # CPU data-parallel (accelerate launch on CPU nodes) speaks gloo; a single process none
-        ddp_backend="gloo" if device == "cpu" and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        ddp_backend="gloo" if device == "cpu" and world_size() > 1 else None,
         save_only_model=False,  # optimizer + scheduler + RNG: Resume continues the same run
         remove_unused_columns=True,
     )
@@ -310,15 +311,18 @@ class StudioCallback:
     """Build with make_callback(); kept as a plain class so this module imports without torch."""
 
 
-def make_callback(
-    emit: Emit,
-    should_stop: ShouldStop,
-    checkpoints_dir: Path,
-    *,
-    samples_per_step: int,
-    keep_checkpoints: int = 2,
-):
+def world_size() -> int:
+    """How many data-parallel processes run this job (accelerate / torchrun set WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def make_callback(emit: Emit, should_stop: ShouldStop, checkpoints_dir: Path, cfg):
+    """The StudioCallback of one run; `cfg` (a TrainingConfig) gives the batch size behind the
+    samples/s figure and how many checkpoints to keep."""
     from transformers import TrainerCallback
+
+    samples_per_step = cfg.batch_size * cfg.gradient_accumulation_steps * world_size()
+    keep_checkpoints = cfg.keep_checkpoints
 
     class _Callback(TrainerCallback, StudioCallback):
         def __init__(self):
@@ -504,6 +508,43 @@ def finish_adapter(trainer, tokenizer, out_dir: Path, template_training: str, me
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return out_dir
+
+
+def run_result(method: str, trainer, output, callback, cfg, info: dict[str, Any], trainable: int,
+               figures: dict[str, Any], stop_flag: list[str] | None = None) -> dict[str, Any]:
+    """The result every method returns: steps and loss, the method's own `figures`, then how
+    and where the run ended. With `stop_flag` (the monitors' stop reasons) it says why it stopped."""
+    result: dict[str, Any] = {
+        "method": method,
+        "steps": trainer.state.global_step,
+        "total_steps": trainer.state.max_steps,
+        "train_loss": float(output.training_loss),
+        **figures,
+        "device": info["device"],
+        "trainable_parameters": trainable,
+        "chat_template_name": cfg.chat_template,
+        "stopped": callback.stopped,
+    }
+    if stop_flag is not None:
+        result["stop_reason"] = f"monitor: {stop_flag[0]}" if stop_flag else None
+    result["last_checkpoint"] = str(callback.last_checkpoint) if callback.last_checkpoint else None
+    return result
+
+
+def save_result(trainer, tokenizer, out_dir: Path, template_training: str, meta: dict[str, Any],
+                result: dict[str, Any], emit: Emit, artifact: str = "adapter") -> None:
+    """On the main process: save the adapter (finish_adapter), note it in `result` and announce it.
+    trl's frozen reference copy (the `ref` adapter DPO and GRPO keep) is not part of the result."""
+    if not trainer.is_world_process_zero():
+        return
+    from engines.templates import inference_template
+
+    if "ref" in getattr(trainer.model, "peft_config", {}):
+        trainer.model.delete_adapter("ref")
+    finish_adapter(trainer, tokenizer, out_dir, template_training, meta)
+    result["adapter_dir"] = str(out_dir)
+    result["chat_template"] = inference_template(template_training)
+    emit("artifact", name=artifact, path=str(out_dir))
 
 
 def lora_state(model) -> dict[str, Any]:

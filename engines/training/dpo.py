@@ -24,14 +24,14 @@ from typing import Any
 
 from engines.training.common import (
     STAGING,
-    ensure_hf_base,
     Emit,
     ShouldStop,
     check,
     run_training_job,
     yaml_main,
-    finish_adapter,
     make_callback,
+    run_result,
+    save_result,
     trainer_args_common,
     train_with_recovery,
 )
@@ -43,7 +43,6 @@ from engines.training.preference_common import (
     load_split,
     preference_dataset,
     resolve,
-    world_size,
     run_paths,
     warning_handler,
 )
@@ -189,9 +188,7 @@ def run_dpo(
 
     # -- setup --
     torch.manual_seed(cfg.seed)
-    emit("log", message=f"loading base model {cfg.base_model_path}" + (f" with adapter {cfg.adapter_path}" if cfg.adapter_path else ""))
-    ensure_hf_base(cfg.base_model_path, cfg.base_gguf, emit)
-    model, tokenizer, info, peft_config = load_policy(cfg)
+    model, tokenizer, info, peft_config = load_policy(cfg, emit)
     template_training = tokenizer.chat_template
     train_ds, eval_ds = load_split(cfg, base, preference_dataset)
 
@@ -207,11 +204,7 @@ def run_dpo(
         eval_steps=(cfg.eval_steps or cfg.save_steps or 50) if eval_ds is not None else None,
         dataset_num_proc=None,
     )
-    callback = make_callback(
-        emit, lambda: should_stop() or bool(stop_flag), ckpt_dir,
-        samples_per_step=cfg.batch_size * cfg.gradient_accumulation_steps * world_size(),
-        keep_checkpoints=cfg.keep_checkpoints,
-    )
+    callback = make_callback(emit, lambda: should_stop() or bool(stop_flag), ckpt_dir, cfg)
     callbacks = [callback]
     samples_cb = None
     if eval_ds is not None:
@@ -234,11 +227,7 @@ def run_dpo(
     after = heldout_margin(trainer.model, tokenizer, measure_ds)
     emit("metrics", step=trainer.state.global_step, **{f"heldout/{k}": v for k, v in after.items()})
     last = next((h for h in reversed(callback.history) if "rewards/margins" in h), {})
-    result: dict[str, Any] = {
-        "method": "dpo",
-        "steps": trainer.state.global_step,
-        "total_steps": trainer.state.max_steps,
-        "train_loss": float(output.training_loss),
+    result = run_result("dpo", trainer, output, callback, cfg, info, trainable, {
         "reference": reference,
         "beta": cfg.beta,
         "loss_type": cfg.loss_type,
@@ -250,27 +239,13 @@ def run_dpo(
         "rewards_margin": last.get("rewards/margins"),
         "rewards_accuracy": last.get("rewards/accuracies"),
         "warnings": samples_cb.warnings if samples_cb else [],
-        "device": info["device"],
-        "trainable_parameters": trainable,
-        "chat_template_name": cfg.chat_template,
-        "stopped": callback.stopped,
-        "stop_reason": f"monitor: {stop_flag[0]}" if stop_flag else None,
-        "last_checkpoint": str(callback.last_checkpoint) if callback.last_checkpoint else None,
-    }
+    }, stop_flag)
     if callback.stopped:
         return result
 
     # -- save --
-    if trainer.is_world_process_zero():
-        from engines.templates import inference_template
-
-        if "ref" in getattr(trainer.model, "peft_config", {}):
-            trainer.model.delete_adapter("ref")  # trl's frozen copy of the start: not part of the result
-        meta = adapter_meta("dpo", cfg, heldout_margin=after["logp_margin"], beta=cfg.beta, loss_type=cfg.loss_type)
-        finish_adapter(trainer, tokenizer, out_dir, template_training, meta)
-        result["adapter_dir"] = str(out_dir)
-        result["chat_template"] = inference_template(template_training)
-        emit("artifact", name="adapter", path=str(out_dir))
+    meta = adapter_meta("dpo", cfg, heldout_margin=after["logp_margin"], beta=cfg.beta, loss_type=cfg.loss_type)
+    save_result(trainer, tokenizer, out_dir, template_training, meta, result, emit)
     return result
 
 

@@ -25,15 +25,15 @@ from typing import Any
 
 from engines.training.common import (
     STAGING,
-    ensure_hf_base,
     Emit,
     ShouldStop,
     TrainingError,
     check,
     run_training_job,
     yaml_main,
-    finish_adapter,
     make_callback,
+    run_result,
+    save_result,
     trainer_args_common,
     train_with_recovery,
 )
@@ -46,7 +46,6 @@ from engines.training.preference_common import (
     load_split,
     prompt_dataset,
     resolve,
-    world_size,
     run_paths,
     warning_handler,
 )
@@ -260,9 +259,7 @@ def run_grpo(
     specs = parse_specs(cfg.rewards)
     needs = {s.name: NEEDS_COLUMN[s.name] for s in specs if s.name in NEEDS_COLUMN}
     train_ds, _ = load_split(cfg, base, lambda rows, src: prompt_dataset(rows, src, needs))
-    emit("log", message=f"loading base model {cfg.base_model_path}" + (f" with adapter {cfg.adapter_path}" if cfg.adapter_path else ""))
-    ensure_hf_base(cfg.base_model_path, cfg.base_gguf, emit)
-    model, tokenizer, info, peft_config = load_policy(cfg)
+    model, tokenizer, info, peft_config = load_policy(cfg, emit)
     template_training = tokenizer.chat_template
     funcs, weights, names = build_rewards(specs, base_model_dir=cfg.base_model_path)
     observer = RolloutObserver(names, weights)
@@ -285,11 +282,7 @@ def run_grpo(
         shuffle_dataset=True,
     )
     args.remove_unused_columns = False  # the rewards read `answer` and `tests`
-    callback = make_callback(
-        emit, lambda: should_stop() or bool(stop_flag), ckpt_dir,
-        samples_per_step=cfg.batch_size * cfg.gradient_accumulation_steps * world_size(),
-        keep_checkpoints=cfg.keep_checkpoints,
-    )
+    callback = make_callback(emit, lambda: should_stop() or bool(stop_flag), ckpt_dir, cfg)
     human_pairs = None
     if cfg.human_ratings_file:
         from engines.training.common import read_jsonl
@@ -310,11 +303,7 @@ def run_grpo(
     r = mon.rewards
     k = max(1, min(5, len(r) // 4))  # average a few steps at each end: single steps are noisy
     solved = [h["solved"] for h in callback.history if "solved" in h]
-    result: dict[str, Any] = {
-        "method": "grpo",
-        "steps": trainer.state.global_step,
-        "total_steps": trainer.state.max_steps,
-        "train_loss": float(output.training_loss),
+    result = run_result("grpo", trainer, output, callback, cfg, info, trainable, {
         "rewards": names,
         "reward_weights": weights,
         "reward_first": sum(r[:k]) / k if r else None,
@@ -323,27 +312,13 @@ def run_grpo(
         "solved_last": sum(solved[-k:]) / k if solved else None,
         "kl_last": next((h["kl"] for h in reversed(callback.history) if "kl" in h), None),
         "warnings": mon.warnings,
-        "device": info["device"],
-        "trainable_parameters": trainable,
-        "chat_template_name": cfg.chat_template,
-        "stopped": callback.stopped,
-        "stop_reason": f"monitor: {stop_flag[0]}" if stop_flag else None,
-        "last_checkpoint": str(callback.last_checkpoint) if callback.last_checkpoint else None,
-    }
+    }, stop_flag)
     if callback.stopped:
         return result
 
     # -- save --
-    if trainer.is_world_process_zero():
-        from engines.templates import inference_template
-
-        if "ref" in getattr(trainer.model, "peft_config", {}):
-            trainer.model.delete_adapter("ref")
-        meta = adapter_meta("grpo", cfg, reward_first=result["reward_first"], reward_last=result["reward_last"])
-        finish_adapter(trainer, tokenizer, out_dir, template_training, meta)
-        result["adapter_dir"] = str(out_dir)
-        result["chat_template"] = inference_template(template_training)
-        emit("artifact", name="adapter", path=str(out_dir))
+    meta = adapter_meta("grpo", cfg, reward_first=result["reward_first"], reward_last=result["reward_last"])
+    save_result(trainer, tokenizer, out_dir, template_training, meta, result, emit)
     return result
 
 

@@ -210,11 +210,13 @@ def load_split(cfg: PreferenceConfig, base: Path, make):
 # ---- model ------------------------------------------------------------------------------------
 
 
-def load_policy(cfg: PreferenceConfig):
+def load_policy(cfg: PreferenceConfig, emit):
     """(model, tokenizer, info, peft_config or None): with a starting adapter the model is a
     trainable PeftModel and no new LoRA is made; otherwise trl adds the LoRA from peft_config."""
-    from engines.training.common import lora_config
+    from engines.training.common import ensure_hf_base, lora_config
 
+    emit("log", message=f"loading base model {cfg.base_model_path}" + (f" with adapter {cfg.adapter_path}" if cfg.adapter_path else ""))
+    ensure_hf_base(cfg.base_model_path, cfg.base_gguf, emit)
     model, tokenizer, info = load_base(
         cfg.base_model_path, template=cfg.chat_template, template_text=cfg.chat_template_text,
         precision=cfg.precision, qlora=cfg.qlora, gradient_checkpointing=cfg.gradient_checkpointing,
@@ -228,10 +230,6 @@ def load_policy(cfg: PreferenceConfig):
         model = PeftModel.from_pretrained(model, cfg.adapter_path, is_trainable=True)
         return model, tokenizer, info, None
     return model, tokenizer, info, lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules)
-
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def adapter_meta(method: str, cfg: PreferenceConfig, **extra: Any) -> dict[str, Any]:

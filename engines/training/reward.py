@@ -30,8 +30,9 @@ from engines.training.common import (
     check,
     run_training_job,
     yaml_main,
-    finish_adapter,
     make_callback,
+    run_result,
+    save_result,
     trainer_args_common,
     train_with_recovery,
 )
@@ -43,7 +44,6 @@ from engines.training.preference_common import (
     load_split,
     preference_dataset,
     resolve,
-    world_size,
     run_paths,
     warning_handler,
 )
@@ -255,11 +255,7 @@ def run_reward(
         dataset_num_proc=None,
         disable_dropout=True,
     )
-    callback = make_callback(
-        emit, lambda: should_stop() or bool(stop_flag), ckpt_dir,
-        samples_per_step=cfg.batch_size * cfg.gradient_accumulation_steps * world_size(),
-        keep_checkpoints=cfg.keep_checkpoints,
-    )
+    callback = make_callback(emit, lambda: should_stop() or bool(stop_flag), ckpt_dir, cfg)
     rm_eval = _eval_callback(eval_ds, tokenizer, cfg, emit, on_warning)
     trainer = RewardTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                             processing_class=tokenizer, peft_config=peft_config, callbacks=[callback, rm_eval])
@@ -273,12 +269,7 @@ def run_reward(
     # -- train --
     output = train_with_recovery(trainer, resume, batch_size=cfg.batch_size, max_length=cfg.max_length)
     after = evaluate_pairs(trainer.model, tokenizer, eval_ds, max_length=cfg.max_length)
-    stopped = callback.stopped
-    result: dict[str, Any] = {
-        "method": "reward",
-        "steps": trainer.state.global_step,
-        "total_steps": trainer.state.max_steps,
-        "train_loss": float(output.training_loss),
+    result = run_result("reward", trainer, output, callback, cfg, info, trainable, {
         "eval_accuracy_before": before.accuracy,
         "eval_accuracy": after.accuracy,
         "eval_margin_before": before.margin,
@@ -287,26 +278,14 @@ def run_reward(
         "longer_preferred_model": after.longer_preferred_model,
         "longer_preferred_human": after.longer_preferred_human,
         "warnings": rm_eval.warnings,
-        "device": info["device"],
-        "trainable_parameters": trainable,
-        "chat_template_name": cfg.chat_template,
-        "stopped": stopped,
-        "stop_reason": f"monitor: {stop_flag[0]}" if stop_flag else None,
-        "last_checkpoint": str(callback.last_checkpoint) if callback.last_checkpoint else None,
-    }
+    }, stop_flag)
     emit("metrics", step=trainer.state.global_step, **after.metrics("rm/"))
-    if stopped:
+    if callback.stopped:
         return result
 
     # -- save --
-    if trainer.is_world_process_zero():
-        from engines.templates import inference_template
-
-        meta = adapter_meta("reward", cfg, eval_accuracy=after.accuracy, eval_margin=after.margin, task="sequence-classification")
-        finish_adapter(trainer, tokenizer, out_dir, template_training, meta)
-        result["adapter_dir"] = str(out_dir)
-        result["chat_template"] = inference_template(template_training)
-        emit("artifact", name="reward_model", path=str(out_dir))
+    meta = adapter_meta("reward", cfg, eval_accuracy=after.accuracy, eval_margin=after.margin, task="sequence-classification")
+    save_result(trainer, tokenizer, out_dir, template_training, meta, result, emit, artifact="reward_model")
     return result
 
 

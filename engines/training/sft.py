@@ -29,14 +29,16 @@ from engines.training.common import (
     run_training_job,
     yaml_main,
     ensure_hf_base,
-    finish_adapter,
     load_base,
     lora_config,
     make_callback,
     read_jsonl,
+    run_result,
+    save_result,
     trainer_args_common,
     train_with_recovery,
     verify_template,
+    world_size,
 )
 from engines.training.config import TrainingConfig
 
@@ -110,7 +112,7 @@ def run_sft(cfg: SFTJobConfig, emit: Emit, should_stop: ShouldStop, *, workdir: 
         train_ds, eval_ds = split["train"], split["test"]
     model = get_peft_model(model, lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = world_size()
     emit("log", message=f"{info['device']} · {info['precision']} · world {world} process(es) · {info['parameters']:,} parameters, "
          f"{trainable:,} trainable (LoRA) · {len(train_ds)} rows")
 
@@ -124,11 +126,7 @@ def run_sft(cfg: SFTJobConfig, emit: Emit, should_stop: ShouldStop, *, workdir: 
         eval_steps=(cfg.eval_steps or cfg.save_steps or 50) if eval_ds is not None else None,
         dataset_num_proc=None,
     )
-    callback = make_callback(
-        emit, should_stop, ckpt_dir,
-        samples_per_step=cfg.batch_size * cfg.gradient_accumulation_steps * world,
-        keep_checkpoints=cfg.keep_checkpoints,
-    )
+    callback = make_callback(emit, should_stop, ckpt_dir, cfg)
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                          processing_class=tokenizer, callbacks=[callback])
 
@@ -138,33 +136,20 @@ def run_sft(cfg: SFTJobConfig, emit: Emit, should_stop: ShouldStop, *, workdir: 
         emit("log", message=f"resuming from {resume.name} (optimizer, scheduler and data position restored)")
     output = train_with_recovery(trainer, resume, batch_size=cfg.batch_size, max_length=cfg.max_length)
     losses = [h["loss"] for h in callback.history if "loss" in h]
-    result: dict[str, Any] = {
-        "method": "sft",
-        "steps": trainer.state.global_step,
-        "total_steps": trainer.state.max_steps,
-        "train_loss": float(output.training_loss),
+    result = run_result("sft", trainer, output, callback, cfg, info, trainable, {
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
         "eval_loss": next((h["eval_loss"] for h in reversed(callback.history) if "eval_loss" in h), None),
         "samples_per_s": next((h["samples_per_s"] for h in reversed(callback.history) if "samples_per_s" in h), None),
         "tokens_per_s": next((h["tokens_per_s"] for h in reversed(callback.history) if "tokens_per_s" in h), None),
-        "device": info["device"],
         "precision": info["precision"],
-        "trainable_parameters": trainable,
-        "chat_template_name": cfg.chat_template,
-        "stopped": callback.stopped,
-        "last_checkpoint": str(callback.last_checkpoint) if callback.last_checkpoint else None,
-    }
+    })
     if callback.stopped:
         return result
 
     # -- save --
-    if trainer.is_world_process_zero():
-        meta = {"method": "sft", "chat_template_name": cfg.chat_template, "config": cfg.to_dict(), "base_model_path": cfg.base_model_path}
-        finish_adapter(trainer, tokenizer, out_dir, template_training, meta)
-        result["adapter_dir"] = str(out_dir)
-        result["chat_template"] = inference_template(template_training)
-        emit("artifact", name="adapter", path=str(out_dir))
+    meta = {"method": "sft", "chat_template_name": cfg.chat_template, "config": cfg.to_dict(), "base_model_path": cfg.base_model_path}
+    save_result(trainer, tokenizer, out_dir, template_training, meta, result, emit)
     return result
 
 
