@@ -145,6 +145,16 @@ class StudioServer:
         return name, args
 
 
+def send_json(handler: BaseHTTPRequestHandler, code: int, obj: dict) -> None:
+    """Answer `obj` as a JSON body with status `code` (the tests' stub OpenAI server uses it too)."""
+    body = json.dumps(obj).encode()
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 def _handler(server: StudioServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -154,13 +164,7 @@ def _handler(server: StudioServer):
             pass
 
         # ---- plumbing ---------------------------------------------------------------------
-        def _json(self, code: int, obj: dict) -> None:
-            body = json.dumps(obj).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+        _json = send_json
 
         def _authorised(self) -> bool:
             if not server.api_key:

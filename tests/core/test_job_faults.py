@@ -22,7 +22,7 @@ import pytest
 from studio.core import open_studio
 from studio.datasets.rows import append_rows
 from studio.training import TrainingService
-from tests.core.test_jobs import _until
+from tests.helpers.polling import until
 from tests.core.test_training import adds, tiny_dir  # noqa: F401 - tiny_dir is a fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,17 +102,17 @@ def test_kill_9_mid_sft_then_resume_finishes_the_planned_run_on_the_same_schedul
     try:
         job_id = _launch_sft(st, tiny_dir)
         app = _start_runner(home)
-        _until(lambda: st.jobs.get(job_id).step >= 12 or st.jobs.get(job_id).state != "running" and st.jobs.get(job_id).step, timeout=240)
+        until(lambda: st.jobs.get(job_id).step >= 12 or st.jobs.get(job_id).state != "running" and st.jobs.get(job_id).step, timeout=240)
         job = st.jobs.get(job_id)
         assert job.state == "running" and job.step < PLANNED_STEPS - 10, (job.state, job.step, job.error)
         child = job.pid
         if victim == "app":
             app.kill()  # SIGKILL: no cleanup in the app at all
             app.wait()
-            _until(lambda: _gone(child), timeout=60)  # the orphan checkpoints and stops by itself
+            until(lambda: _gone(child), timeout=60)  # the orphan checkpoints and stops by itself
         else:
             os.kill(child, signal.SIGKILL)
-            _until(lambda: st.jobs.get(job_id).state != "running", timeout=60)  # seen by the live runner
+            until(lambda: st.jobs.get(job_id).state != "running", timeout=60)  # seen by the live runner
             app.kill()
             app.wait()
         assert _integrity(st) == "ok"
@@ -212,7 +212,7 @@ def test_disk_full_while_checkpointing_fails_cleanly_naming_the_disk_and_keeps_e
         assert st.jobs.try_become_runner()
         ckpts = job_dir / "checkpoints"
         if real_disk:
-            _until(lambda: st.jobs.get(job_id).state not in ("queued", "running") or next(iter(ckpts.glob("checkpoint-*")), None), timeout=600)
+            until(lambda: st.jobs.get(job_id).state not in ("queued", "running") or next(iter(ckpts.glob("checkpoint-*")), None), timeout=600)
             first = next(iter(ckpts.glob("checkpoint-*")), None)
             assert first is not None, (st.jobs.get(job_id).state, st.jobs.get(job_id).error)
             size = _tree_size(first)
@@ -286,7 +286,7 @@ def test_a_chat_turn_while_an_sft_job_trains_both_finish(studio_with_model, tiny
     st = studio_with_model
     job_id = _launch_sft(st, tiny_dir, max_steps=PLANNED_STEPS)
     assert st.jobs.try_become_runner()
-    _until(lambda: st.jobs.get(job_id).step >= 2, timeout=240)
+    until(lambda: st.jobs.get(job_id).step >= 2, timeout=240)
     chat = ChatService(st)
     try:
         conv = chat.create_conversation(settings=FAST_CHAT)

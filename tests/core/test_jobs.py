@@ -16,16 +16,7 @@ import pytest
 from engines.run_job import EXTRA_JOB_KINDS_ENV, job_kinds
 from studio.core import open_studio
 from studio.errors import UserError
-
-
-def _until(pred, timeout=60.0, poll=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError("condition not reached in time")
+from tests.helpers.polling import until
 
 
 @pytest.fixture
@@ -64,14 +55,14 @@ def test_a_failing_job_is_marked_failed_with_one_sentence(runner):
 
 def test_cancel_stops_the_child_and_marks_the_job_cancelled(runner):
     job_id = runner.jobs.submit("dummy", {"steps": 1000, "step_seconds": 0.05})
-    _until(lambda: runner.jobs.get(job_id).step >= 2)
+    until(lambda: runner.jobs.get(job_id).step >= 2)
     pid = runner.jobs.get(job_id).pid
     assert psutil.pid_exists(pid)
     runner.jobs.cancel(job_id)
     job = runner.jobs.wait(job_id, timeout=30)
     assert job.state == "cancelled"
     assert job.step < 1000
-    _until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=10)
+    until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=10)
 
 
 def test_cancel_escalates_to_kill_when_the_child_ignores_it(studio):
@@ -79,9 +70,9 @@ def test_cancel_escalates_to_kill_when_the_child_ignores_it(studio):
     assert studio.jobs.try_become_runner()
     # a job kind whose child ignores SIGTERM and never checks should_stop
     job_id = studio.jobs.submit("dummy", {"steps": 1, "step_seconds": 120})
-    _until(lambda: studio.jobs.get(job_id).pid)
+    until(lambda: studio.jobs.get(job_id).pid)
     job_pid = studio.jobs.get(job_id).pid
-    _until(lambda: "engines.run_job" in " ".join(psutil.Process(job_pid).cmdline()))
+    until(lambda: "engines.run_job" in " ".join(psutil.Process(job_pid).cmdline()))
     time.sleep(0.5)  # let the child install its handler, then make it deaf
     os.kill(job_pid, signal.SIGSTOP)
     studio.jobs.cancel(job_id)
@@ -148,12 +139,12 @@ def test_killing_the_app_interrupts_the_job_and_resume_continues(tmp_path):
     job_id = int(app.stdout.readline())
     st = open_studio(home, ensure_default_model=False)
     try:
-        _until(lambda: st.jobs.get(job_id).step >= 12, timeout=60)
+        until(lambda: st.jobs.get(job_id).step >= 12, timeout=60)
         child = st.jobs.get(job_id).pid
         app.kill()  # SIGKILL: no cleanup in the app at all
         app.wait()
         # the orphan stops by itself at its next step, after writing a checkpoint
-        _until(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE, timeout=20)
+        until(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE, timeout=20)
         events = [json.loads(x) for x in (home / "jobs" / str(job_id) / "events.jsonl").read_text().splitlines()]
         assert events[-1] == {**events[-1], "type": "stopped", "reason": "parent-gone"}
         stopped_at = max(e["step"] for e in events if e["type"] == "checkpoint")

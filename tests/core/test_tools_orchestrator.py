@@ -8,7 +8,7 @@ from engines.tools.http_tool import HttpToolSpec
 from studio.tools.orchestrator import run_tools_for_turn, split_requests
 from studio.tools.service import tools_service
 
-from tests.engines.test_tools_http import serve_weather
+from tests.helpers.weather_server import serve_weather
 
 ALL = ["calculator", "python", "search", "weather"]
 

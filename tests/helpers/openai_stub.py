@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from studio.serve.server import send_json
+
 _PIECE = re.compile(r"\s*\S{1,4}|\s+")  # a "token": up to 4 characters, leading space kept
 
 
@@ -58,13 +60,7 @@ class StubServer:
             def log_message(self, *a):  # quiet
                 pass
 
-            def _json(self, code: int, obj: dict) -> None:
-                body = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+            _json = send_json
 
             def do_GET(self):  # noqa: N802
                 if self.path.rstrip("/") == "/v1/models":

@@ -11,6 +11,7 @@ import socket
 import pytest
 
 from tests.helpers.openai_stub import StubServer
+from tests.helpers.widgets import shown
 from ui.chat_page import ChatPage
 
 
@@ -22,10 +23,7 @@ def _script(prompt: str) -> str:
 
 @pytest.fixture
 def page(qtbot, studio):
-    p = ChatPage(studio)
-    qtbot.addWidget(p)
-    p.resize(1280, 800)
-    p.show()
+    p = shown(qtbot, ChatPage(studio))
     qtbot.waitUntil(lambda: p.model_combo.count() > 0, timeout=5000)
     yield p
     p.shutdown()
@@ -42,12 +40,17 @@ def _wait_turn(qtbot, page, timeout=30000):
     qtbot.waitUntil(lambda: not page.runner.running, timeout=timeout)
 
 
+def _ask(qtbot, page, text: str) -> None:
+    """Send `text` and wait for the whole turn."""
+    page.send(text)
+    _wait_turn(qtbot, page)
+
+
 def test_reasoning_turn_streams_thinking_and_answer_with_accounting(qtbot, page):
     with StubServer(_script) as srv:
         _use_url(page, srv.url)
         page.set_mode("reasoning")
-        page.send("What is 6 times 7?")
-        _wait_turn(qtbot, page)
+        _ask(qtbot, page, "What is 6 times 7?")
     user, bot = page.bubbles()
     assert user.text == "What is 6 times 7?"
     assert "42" in bot.text and "print(6 * 7)" in bot.text
@@ -68,16 +71,13 @@ def test_reasoning_turn_streams_thinking_and_answer_with_accounting(qtbot, page)
 def test_edit_and_resend_replaces_the_rest_of_the_conversation(qtbot, page):
     with StubServer(_script) as srv:
         _use_url(page, srv.url)
-        page.send("first question")
-        _wait_turn(qtbot, page)
-        page.send("second question")
-        _wait_turn(qtbot, page)
+        _ask(qtbot, page, "first question")
+        _ask(qtbot, page, "second question")
         assert len(page.bubbles()) == 4
         first = page.bubbles()[0]
         first.buttons["Edit"].click()
         assert page.input.toPlainText() == "first question"
-        page.send("edited question")
-        _wait_turn(qtbot, page)
+        _ask(qtbot, page, "edited question")
     assert [b.text for b in page.bubbles() if b.role == "user"] == ["edited question"]
     assert len(page.bubbles()) == 2
     stored = page.chat.get_conversation(page.conv_id)["messages"]
@@ -88,8 +88,7 @@ def test_auto_mode_shows_the_route_and_the_user_can_override_it(qtbot, page):
     with StubServer(_script) as srv:
         _use_url(page, srv.url)
         page.set_mode("auto")
-        page.send("hello!")
-        _wait_turn(qtbot, page)
+        _ask(qtbot, page, "hello!")
         assert page.route_label.text() == "Auto routed to Fast: small talk"
         assert page.override_button.isVisible() or not page.isVisible()
         page.override_button.click()
@@ -104,15 +103,13 @@ def test_unreachable_server_is_reported_and_the_page_keeps_working(qtbot, page, 
     port = s.getsockname()[1]
     s.close()
     _use_url(page, f"http://127.0.0.1:{port}")
-    page.send("anyone there?")
-    _wait_turn(qtbot, page)
+    _ask(qtbot, page, "anyone there?")
     bot = page.bubbles()[-1]
     assert "Could not reach the inference server" in bot.text
     assert page.send_button.text() == "Send"
     with StubServer(_script) as srv:  # the next message on a working server succeeds
         _use_url(page, srv.url)
-        page.send("and now?")
-        _wait_turn(qtbot, page)
+        _ask(qtbot, page, "and now?")
     assert "42" in page.bubbles()[-1].text
 
 
@@ -149,8 +146,7 @@ def test_the_transcript_follows_the_stream_unless_the_user_scrolled_up(qtbot, pa
     bar = page.scroll.verticalScrollBar()
     with StubServer(lambda p: long_answer) as srv:
         _use_url(page, srv.url)
-        page.send("Tell me everything.")
-        _wait_turn(qtbot, page)
+        _ask(qtbot, page, "Tell me everything.")
         qtbot.wait(50)
         assert bar.maximum() > 0 and bar.value() == bar.maximum()  # the finished answer is in view
     # a stream arriving into the last answer: followed at the end, left alone when scrolled up
@@ -191,8 +187,7 @@ def test_enabled_tools_show_as_cards_in_the_answer(qtbot, page):
     with StubServer(lambda p: "About 409.5 [1].<|im_end|>") as srv:
         _use_url(page, srv.url)
         items[0].setCheckState(Qt.CheckState.Checked)
-        page.send("What is 17.5% of 2340?")
-        _wait_turn(qtbot, page)
+        _ask(qtbot, page, "What is 17.5% of 2340?")
     bot = page.bubbles()[-1]
     cards = [bot.tools_box.itemAt(i).widget() for i in range(bot.tools_box.count())]
     try:
@@ -209,8 +204,7 @@ def test_empty_conversation_list_says_how_a_conversation_gets_there(qtbot, page)
     assert "No conversations yet" in page.conv_empty.text() and "Send" in page.conv_empty.text()
     with StubServer(_script) as srv:
         _use_url(page, srv.url)
-        page.send("hello!")
-        _wait_turn(qtbot, page)
+        _ask(qtbot, page, "hello!")
     assert page.conv_list.count() == 1 and page.conv_list.isVisible() and not page.conv_empty.isVisible()
     page.search_box.setText("zebra")
     qtbot.waitUntil(lambda: page.conv_empty.isVisible(), timeout=5000)

@@ -10,15 +10,13 @@ import pytest
 
 from ui.evals_page import EvalsPage
 
+from tests.helpers.widgets import shown
 from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`
 
 
 @pytest.fixture
 def page(qtbot, studio):
-    p = EvalsPage(studio)
-    qtbot.addWidget(p)
-    p.resize(1280, 800)
-    p.show()
+    p = shown(qtbot, EvalsPage(studio))
     yield p
     p.shutdown()
 

@@ -10,6 +10,7 @@ import threading
 import pyqtgraph as pg
 import pytest
 
+from tests.helpers.widgets import shown
 from tests.ui.shots import save_shot
 
 STAGES = ["base", "sft · think-then-answer", "grpo · calculator rewards"]
@@ -40,10 +41,7 @@ RUN = {"id": 3, "created_at": "2025-01-01T10:00:00", "suite": "starter-ladder.js
 def page(qtbot, studio):
     from ui.evals_page import EvalsPage
 
-    p = EvalsPage(studio)
-    qtbot.addWidget(p)
-    p.resize(1280, 800)
-    p.show()
+    p = shown(qtbot, EvalsPage(studio))
     p.tabs.setCurrentWidget(p.ladder)
     yield p
     p.shutdown()

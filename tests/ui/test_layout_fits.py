@@ -8,13 +8,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QAbstractButton, QCheckBox, QLabel, QRadioButton, QStyle, QToolButton
 
 from tests.ui.shots import save_shot
 from ui.labels import ElidedLabel
-from ui.main_window import PAGES, MainWindow
+from ui.main_window import PAGES
 
 
 def _plain(label: QLabel) -> str:
@@ -56,18 +55,6 @@ def clipped_widgets(root) -> list[str]:
         if need > room + 1:
             out.append(f"{type(w).__name__} {w.objectName() or ''} {lines[0][:60]!r}: needs {need}px, has {room}px")
     return out
-
-
-@pytest.fixture
-def window(qtbot, studio_with_model):
-    settings = QSettings(str(studio_with_model.home.root / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(studio_with_model, settings)
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
 
 
 @pytest.mark.parametrize("key", [p[0] for p in PAGES])

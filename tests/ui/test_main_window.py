@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import threading
 
-import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
@@ -13,18 +12,6 @@ from studio.errors import StudioError
 from ui.main_window import PAGES, MainWindow, PlaceholderPage
 
 from tests.ui.shots import SHOTS  # a temp folder unless `make screenshots`
-
-
-@pytest.fixture
-def window(qtbot, studio_with_model):
-    settings = QSettings(str(studio_with_model.home.root / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(studio_with_model, settings)
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
 
 
 def test_every_sidebar_page_opens(window):

@@ -9,6 +9,7 @@ it by the watcher's poll, as it would from the window's job runner.
 from __future__ import annotations
 
 from tests.export_fixtures import GEMMA_270M, register_adapter, write_random_lora
+from tests.helpers.widgets import shown
 
 
 def _items(combo) -> list[str]:
@@ -20,10 +21,7 @@ def test_an_adapter_exported_while_the_chat_page_is_open_appears_in_its_picker(q
     from ui.chat_page import ChatPage
 
     st = studio_with_model
-    page = ChatPage(st)
-    qtbot.addWidget(page)
-    page.resize(1280, 800)
-    page.show()
+    page = shown(qtbot, ChatPage(st))
     try:
         qtbot.waitUntil(lambda: page.model_combo.count() > 1, timeout=10_000)
         before = ["No adapter", "gemma-3-270m starter assistant"]  # the packaged starter is there from the start

@@ -7,6 +7,7 @@ import pytest
 
 from studio.chat import ChatService
 from studio.starter.install import STARTER_NAME
+from tests.helpers.widgets import shown
 from tests.ui.shots import save_shot
 from ui.chat_page import ChatPage
 from ui.compare_view import CompareView
@@ -17,10 +18,7 @@ PROBLEM = "A farmer keeps 6 hens and each hen lays 5 eggs a week. The farmer sel
 
 
 def test_chat_page_defaults_to_the_starter_and_its_modes_differ(qtbot, studio_with_model):
-    page = ChatPage(studio_with_model)
-    qtbot.addWidget(page)
-    page.resize(1280, 800)
-    page.show()
+    page = shown(qtbot, ChatPage(studio_with_model))
     try:
         qtbot.waitUntil(lambda: page.adapter_combo.count() > 1, timeout=10000)
         assert page.adapter_combo.currentData() == STARTER_NAME
