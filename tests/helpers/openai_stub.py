@@ -123,3 +123,13 @@ class StubServer:
                 self.close_connection = True
 
         return Handler
+
+
+def continue_thought(prompt: str, thought: str) -> str | None:
+    """The rest of a scripted `thought` when `prompt` is a reasoning turn's thinking so far (the chat
+    continues the thinking from its own prefix, e.g. after its calculator wrote a result), like a
+    model would; None when the prompt is not inside an open think block."""
+    if "<think>" not in prompt or "</think>" in prompt.rsplit("<think>", 1)[-1]:
+        return None
+    done = prompt.rsplit("<think>", 1)[-1].lstrip("\n")
+    return thought[len(done):] if thought.startswith(done) else thought

@@ -10,14 +10,15 @@ import socket
 
 import pytest
 
-from tests.helpers.openai_stub import StubServer
+from tests.helpers.openai_stub import StubServer, continue_thought
 from tests.helpers.widgets import shown
 from ui.chat_page import ChatPage
 
 
 def _script(prompt: str) -> str:
-    if prompt.rstrip().endswith("<think>") or prompt.endswith("<think>\n"):
-        return "Six sevens: 6*7 = 42. Check: 42/7 = 6.</think>"
+    rest = continue_thought(prompt, "Six sevens: 6*7 = 42. Check: 42/7 = 6.</think>")
+    if rest is not None:
+        return rest
     return "The answer is **42**.\n\n```python\nprint(6 * 7)\n```<|im_end|>"
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from studio.chat import ChatService
 from studio.datasets.rows import iter_rows, resolve_version
-from tests.helpers.openai_stub import StubServer
+from tests.helpers.openai_stub import StubServer, continue_thought
 from ui.compare_view import CompareView
 
 
 def _script(prompt: str) -> str:
-    if prompt.endswith("<think>\n"):
-        return "Let me add: 2 + 2 = 4.</think>"
+    rest = continue_thought(prompt, "Let me add: 2 + 2 = 4.</think>")
+    if rest is not None:
+        return rest
     return "4<|im_end|>" if "</think>" in prompt else "Four, I think.<|im_end|>"
 
 
