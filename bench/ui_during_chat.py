@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from ui_during_training import measure, stats  # noqa: E402 - the same stall meter as the jobs bench
+from ui_during_training import measure, stall_report  # noqa: E402 - the same stall meter as the jobs bench
 
 
 def main() -> None:
@@ -74,10 +74,10 @@ def main() -> None:
         streamed = tokens[0]
         page.shutdown()
         st.close()
-    b, i = stats(busy), stats(idle)
+    report = stall_report(idle, busy, "idle_page", "while_streaming", "ratio_p99_streaming_over_idle")
+    b = report["while_streaming"]
     print(json.dumps({
-        "idle_page": i, "while_streaming": b,
-        "ratio_p99_streaming_over_idle": round(b["p99_ms"] / max(i["p99_ms"], 0.1), 2),
+        **report,
         "token_events_streamed": streamed,
         "turns": turns[0],
         "target": "p99 <= 50 ms", "met": b["p99_ms"] <= 50,

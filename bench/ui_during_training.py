@@ -57,6 +57,12 @@ def stats(late: list[float]) -> dict:
     return {"ticks": len(s), "p50_ms": round(s[len(s) // 2], 1), "p99_ms": round(s[int(len(s) * 0.99) - 1], 1), "max_ms": round(s[-1], 1)}
 
 
+def stall_report(idle: list[float], busy: list[float], idle_key: str, busy_key: str, ratio_key: str) -> dict:
+    """The stats of both windows under the bench's own keys, and how much worse the busy p99 is."""
+    b, i = stats(busy), stats(idle)
+    return {idle_key: i, busy_key: b, ratio_key: round(b["p99_ms"] / max(i["p99_ms"], 0.1), 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -111,10 +117,10 @@ def main() -> None:
         st.jobs.wait(job_id, timeout=60)
         page.shutdown()
         st.close()
-    b, i = stats(busy), stats(idle)
+    report = stall_report(idle, busy, "idle_window", "while_training", "ratio_p99_training_over_idle")
+    b = report["while_training"]
     print(json.dumps({
-        "idle_window": i, "while_training": b,
-        "ratio_p99_training_over_idle": round(b["p99_ms"] / max(i["p99_ms"], 0.1), 2),
+        **report,
         "target": "p99 <= 50 ms, max <= 200 ms", "met": b["p99_ms"] <= 50 and b["max_ms"] <= 200,
         "points_charted": charted,
         "training_steps_per_s": round(steps_per_s, 1),

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from ui.chat_stream import TurnRunner
 from ui.chat_widgets import MessageBubble
 from ui.model_watch import fill_combo, mark_active, watcher_for
+from ui.widgets import wrapped_label
 
 MODE_ITEMS = (("Fast", "fast"), ("Reasoning", "reasoning"), ("Auto", "auto"))
 
@@ -225,9 +226,7 @@ class CompareView(QWidget):
         save.addWidget(self.dataset)
         save.addStretch(1)
         lay.addLayout(save)
-        self.status = QLabel("")
-        self.status.setObjectName("compareStatus")
-        self.status.setWordWrap(True)
+        self.status = wrapped_label("", "compareStatus")
         lay.addWidget(self.status)
 
         self._reward_models: list[str] = []

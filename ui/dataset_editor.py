@@ -176,15 +176,25 @@ class EditorDialog(QDialog):
             return {"messages": [t.value() for t in self.turns]}
         return json.loads(self.json_edit.toPlainText())
 
+    def _parsed_row(self) -> dict | None:
+        """The row being edited, or None after saying in the problem line why its JSON does not parse."""
+        try:
+            return self.current_row()
+        except json.JSONDecodeError as e:
+            self.problem.setText(f"Not valid JSON: {e.msg} (line {e.lineno})")
+            return None
+
+    def _row_problems(self, row: dict) -> list[str]:
+        shape = shapes.shape_for_kind(row, self.kind)
+        return ["the row has none of the expected fields"] if shape is None else shapes.map_record(row, shape)[1]
+
     # ---- live preview ----------------------------------------------------------------------
     def _schedule(self) -> None:
         self._timer.start()
 
     def _update_preview(self) -> None:
-        try:
-            row = self.current_row()
-        except json.JSONDecodeError as e:
-            self.problem.setText(f"Not valid JSON: {e.msg} (line {e.lineno})")
+        row = self._parsed_row()
+        if row is None:
             return
         run_in_thread(self._render_and_count, self.template.currentData(), row,
                       self.tokenizer.currentText(), self.tokenizer.currentData(),
@@ -216,9 +226,7 @@ class EditorDialog(QDialog):
             source += f", {self.template.currentText()} template; the table counts with {default}"
         self.token_label.setText(f"Tokens: {n}  ({source})")
         try:
-            row = self.current_row()
-            shape = shapes.shape_for_kind(row, self.kind)
-            problems = ["the row has none of the expected fields"] if shape is None else shapes.map_record(row, shape)[1]
+            problems = self._row_problems(self.current_row())
         except json.JSONDecodeError:
             problems = ["not valid JSON"]
         self.problem.setText("; ".join(problems))
@@ -229,13 +237,10 @@ class EditorDialog(QDialog):
         self.problem.setText(exc.message if isinstance(exc, StudioError) else f"Cannot render: {exc}")
 
     def save(self) -> None:
-        try:
-            row = self.current_row()
-        except json.JSONDecodeError as e:
-            self.problem.setText(f"Not valid JSON: {e.msg} (line {e.lineno})")
+        row = self._parsed_row()
+        if row is None:
             return
-        shape = shapes.shape_for_kind(row, self.kind)
-        problems = ["the row has none of the expected fields"] if shape is None else shapes.map_record(row, shape)[1]
+        problems = self._row_problems(row)
         if problems:
             self.problem.setText("; ".join(problems))
             return

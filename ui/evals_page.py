@@ -27,8 +27,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QSplitter,
-    QStackedWidget,
     QTableWidget,
     QTabWidget,
     QTableWidgetItem,
@@ -38,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from ui.dataset_table import run_in_thread, wait_workers
 from ui.ladder_view import LadderView, staggered_ticks
+from ui.widgets import empty_or, side_by_side
 
 RUN_COLUMNS = ["#", "When", "Suite", "Router", "Accuracy", "None", "Args"]
 PRECISION, RECALL, OTHER = "#1e88e5", "#43a047", "#fb8c00"
@@ -146,22 +145,11 @@ class EvalsPage(QWidget):
         rl.setRowStretch(3, 1)
 
         # before a run is chosen, say what will appear instead of drawing empty axes
-        self.empty = QLabel("No tool-routing run yet.\n\nPress Run suite to route every query of the suite "
-                            "and store the run; its precision and recall per tool, the confusion matrix and "
-                            "the misrouted queries appear here.")
-        self.empty.setObjectName("evalsEmpty")
-        self.empty.setWordWrap(True)
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.right = QStackedWidget()
-        self.right.addWidget(self.empty)
-        self.right.addWidget(right)
-
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(self.right)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 5)
-        split.setSizes([520, 760])
+        self.right, self.empty = empty_or(
+            right, "No tool-routing run yet.\n\nPress Run suite to route every query of the suite "
+                   "and store the run; its precision and recall per tool, the confusion matrix and "
+                   "the misrouted queries appear here.", "evalsEmpty")
+        split = side_by_side(left, self.right, [520, 760])
 
         routing = QWidget()
         rl2 = QVBoxLayout(routing)

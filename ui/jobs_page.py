@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.errors import report
+from ui.widgets import ERROR_STYLE, WARNING_STYLE, notice_label, wrapped_label
 
 POLL_MS = 500
 # keys of progress/metrics events that are bookkeeping, not curves
@@ -247,8 +248,7 @@ class JobsPage(QWidget):
         dl = QVBoxLayout(detail)
         dl.setContentsMargins(0, 8, 0, 0)
         head = QHBoxLayout()
-        self.header = QLabel("Select a job to see its curves, log and config.")
-        self.header.setWordWrap(True)
+        self.header = wrapped_label("Select a job to see its curves, log and config.")
         self.header.setTextFormat(Qt.TextFormat.RichText)
         head.addWidget(self.header, 1)
         self.cancel_btn = QPushButton("Cancel")
@@ -266,15 +266,9 @@ class JobsPage(QWidget):
             b.clicked.connect(fn)
             head.addWidget(b)
         dl.addLayout(head)
-        self.banner = QLabel()
-        self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background:#fff3cd;color:#7a5300;border:1px solid #f0c36d;border-radius:4px;padding:6px;")
-        self.banner.setVisible(False)
+        self.banner = notice_label(WARNING_STYLE)
         dl.addWidget(self.banner)
-        self.error_label = QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("background:#fdecea;color:#8a1c1c;border:1px solid #f5c2c0;border-radius:4px;padding:6px;")
-        self.error_label.setVisible(False)
+        self.error_label = notice_label(ERROR_STYLE)
         dl.addWidget(self.error_label)
 
         self.tabs = QTabWidget()

@@ -30,8 +30,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QSplitter,
-    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -40,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from ui.dataset_table import run_in_thread, wait_workers
 from ui.model_watch import watcher_for
+from ui.widgets import empty_or, side_by_side
 
 MODES = ("fast", "reasoning", "auto")
 MODE_COLOURS = {"fast": "#1e88e5", "reasoning": "#8e24aa", "auto": "#43a047"}
@@ -197,24 +196,13 @@ class LadderView(QWidget):
         sl.addWidget(self.headline)
         sl.addWidget(self.summary, 2)
         sl.addWidget(self.chart, 3)
-        self.empty = QLabel(
+        self.right, self.empty = empty_or(
+            shown,
             "No ladder run yet.\n\nA ladder run asks every chosen model (base, SFT, preference-trained...) the "
             "suite's questions in fast, reasoning and auto mode, and shows accuracy, whether the turn ended and "
             "the thinking closed, tool choice, hidden tokens, latency and cost per stage.\n\n"
-            "Choose a suite and models on the left and press Run ladder, or pick a stored run.")
-        self.empty.setObjectName("ladderEmpty")
-        self.empty.setWordWrap(True)
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.right = QStackedWidget()
-        self.right.addWidget(self.empty)
-        self.right.addWidget(shown)
-
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(self.right)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 5)
-        split.setSizes([420, 860])
+            "Choose a suite and models on the left and press Run ladder, or pick a stored run.", "ladderEmpty")
+        split = side_by_side(left, self.right, [420, 860])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 8, 0, 0)
         lay.addWidget(split)

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from ui.dataset_table import run_in_thread, wait_workers
 from ui.errors import report
 from ui.model_watch import watcher_for
+from ui.widgets import notice_label, wrapped_label
 
 COLUMNS = [("name", "Name"), ("kind", "Kind"), ("format", "Format"), ("architecture", "Architecture"),
            ("parameters", "Parameters"), ("quantization", "Quantisation"), ("context_length", "Context"),
@@ -169,20 +170,15 @@ class ModelsPage(QWidget):
         dl = QHBoxLayout(detail)
         dl.setContentsMargins(0, 8, 0, 0)
         left = QVBoxLayout()
-        self.title = QLabel("Select a model")
+        self.title = wrapped_label("Select a model")
         self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
-        self.title.setWordWrap(True)
-        self.badge = QLabel("")
-        self.badge.setWordWrap(True)
-        self.badge.setStyleSheet("padding: 6px; border-radius: 4px; background: #fff3e0; color: #5d4037;")
-        self.badge.setVisible(False)
+        self.badge = notice_label("padding: 6px; border-radius: 4px; background: #fff3e0; color: #5d4037;")
         self.facts = QFormLayout()
         self.facts.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.fact_labels: dict[str, QLabel] = {}
         for key, label in (("path", "File"), ("base", "Made from"), ("job", "Made by job"), ("dataset", "Dataset version"),
                            ("template", "Chat template"), ("modelfile", "Ollama Modelfile"), ("dependents", "Used by")):
-            v = QLabel("—")
-            v.setWordWrap(True)
+            v = wrapped_label("—")
             v.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.fact_labels[key] = v
             self.facts.addRow(label + ":", v)

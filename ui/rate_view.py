@@ -29,6 +29,7 @@ from studio.errors import StudioError
 from ui.dataset_table import run_in_thread
 from ui.errors import report
 from ui.model_watch import watcher_for
+from ui.widgets import wrapped_label
 
 
 def reward_scorer():
@@ -77,9 +78,8 @@ class RateView(QWidget):
         self._refresh_reward_models()
         watcher_for(studio).changed.connect(lambda _changes: self._refresh_reward_models())
         lay.addLayout(top)
-        self.progress = QLabel("Choose a preference dataset (pairs) or a prompt dataset (a model writes two answers).")
-        self.progress.setObjectName("rateProgress")
-        self.progress.setWordWrap(True)
+        self.progress = wrapped_label("Choose a preference dataset (pairs) or a prompt dataset (a model writes two answers).",
+                                      "rateProgress")
         lay.addWidget(self.progress)
         self.prompt_view = QTextBrowser()
         self.prompt_view.setObjectName("ratePrompt")

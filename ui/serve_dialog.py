@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.widgets import wrapped_label
+
 
 class ServeDialog(QDialog):
     def __init__(self, studio, model: str | None = None, parent: QWidget | None = None):
@@ -60,9 +62,7 @@ class ServeDialog(QDialog):
         row.addWidget(self.start_button)
         row.addStretch(1)
         lay.addLayout(row)
-        self.status = QLabel("Stopped.")
-        self.status.setObjectName("serveStatus")
-        self.status.setWordWrap(True)
+        self.status = wrapped_label("Stopped.", "serveStatus")
         lay.addWidget(self.status)
         self.example = QPlainTextEdit()
         self.example.setReadOnly(True)

@@ -40,6 +40,7 @@ from studio.errors import StudioError
 from ui.errors import report
 from ui.labels import plural
 from ui.model_watch import watcher_for
+from ui.widgets import WARNING_STYLE, notice_label
 
 GIB = 1024**3
 SAMPLE = [{"role": "user", "content": "What is LoRA?"}, {"role": "assistant", "content": "A low-rank update of a few weight matrices."}]
@@ -58,12 +59,20 @@ def _gib(n: float) -> str:
     return f"{n / GIB:.2f} GiB" if n < 10 * GIB else f"{n / GIB:.1f} GiB"
 
 
-class BasePage(QWizardPage):
-    def __init__(self, wiz: "FineTuneWizard"):
+class _Step(QWizardPage):
+    """One page of the wizard: its title, its subtitle and the wizard whose `choice` it fills in."""
+
+    def __init__(self, wiz: "FineTuneWizard", title: str, subtitle: str):
         super().__init__()
         self.wiz = wiz
-        self.setTitle("Base model")
-        self.setSubTitle("The model to fine-tune. A base model is semi-finished: training gives it a chat format and a voice.")
+        self.setTitle(title)
+        self.setSubTitle(subtitle)
+
+
+class BasePage(_Step):
+    def __init__(self, wiz: "FineTuneWizard"):
+        super().__init__(wiz, "Base model",
+                         "The model to fine-tune. A base model is semi-finished: training gives it a chat format and a voice.")
         lay = QVBoxLayout(self)
         self.list = QListWidget()
         self.list.currentRowChanged.connect(lambda _r: self.completeChanged.emit())
@@ -130,12 +139,10 @@ def version_note_words(note: str | None) -> str:
     return note
 
 
-class DatasetPage(QWizardPage):
+class DatasetPage(_Step):
     def __init__(self, wiz: "FineTuneWizard"):
-        super().__init__()
-        self.wiz = wiz
-        self.setTitle("Dataset")
-        self.setSubTitle("The curated data to learn from. Only datasets some training method can use are listed.")
+        super().__init__(wiz, "Dataset",
+                         "The curated data to learn from. Only datasets some training method can use are listed.")
         form = QFormLayout(self)
         self.dataset = QComboBox()
         self.version = QComboBox()
@@ -197,12 +204,9 @@ class DatasetPage(QWizardPage):
         return True
 
 
-class MethodPage(QWizardPage):
+class MethodPage(_Step):
     def __init__(self, wiz: "FineTuneWizard"):
-        super().__init__()
-        self.wiz = wiz
-        self.setTitle("Method")
-        self.setSubTitle("How to learn from this data.")
+        super().__init__(wiz, "Method", "How to learn from this data.")
         self.lay = QVBoxLayout(self)
         self.group = QButtonGroup(self)
         self.group.buttonToggled.connect(lambda *_: self.completeChanged.emit())
@@ -241,12 +245,10 @@ class MethodPage(QWizardPage):
         return True
 
 
-class TemplatePage(QWizardPage):
+class TemplatePage(_Step):
     def __init__(self, wiz: "FineTuneWizard"):
-        super().__init__()
-        self.wiz = wiz
-        self.setTitle("Chat template")
-        self.setSubTitle("The turn format the model learns. The same template, BOS included, is saved with the adapter and used in chat.")
+        super().__init__(wiz, "Chat template",
+                         "The turn format the model learns. The same template, BOS included, is saved with the adapter and used in chat.")
         lay = QVBoxLayout(self)
         self.combo = QComboBox()
         self.combo.currentIndexChanged.connect(self._preview)
@@ -319,12 +321,9 @@ class TemplatePage(QWizardPage):
         return True
 
 
-class PresetPage(QWizardPage):
+class PresetPage(_Step):
     def __init__(self, wiz: "FineTuneWizard"):
-        super().__init__()
-        self.wiz = wiz
-        self.setTitle("Preset")
-        self.setSubTitle("Start from a preset; open Advanced to change any setting.")
+        super().__init__(wiz, "Preset", "Start from a preset; open Advanced to change any setting.")
         lay = QVBoxLayout(self)
         self.group = QButtonGroup(self)
         self.preset_box = QVBoxLayout()
@@ -446,12 +445,9 @@ class PresetPage(QWizardPage):
         return True
 
 
-class ReviewPage(QWizardPage):
+class ReviewPage(_Step):
     def __init__(self, wiz: "FineTuneWizard"):
-        super().__init__()
-        self.wiz = wiz
-        self.setTitle("Review and launch")
-        self.setSubTitle("What will run, what it needs and how long it should take.")
+        super().__init__(wiz, "Review and launch", "What will run, what it needs and how long it should take.")
         lay = QVBoxLayout(self)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -478,10 +474,7 @@ class ReviewPage(QWizardPage):
         self.run_info = QLabel()
         self.run_info.setWordWrap(True)
         lay.addWidget(self.run_info)
-        self.warning = QLabel()
-        self.warning.setWordWrap(True)
-        self.warning.setStyleSheet("background:#fff3cd;color:#7a5300;border:1px solid #f0c36d;border-radius:4px;padding:6px;")
-        self.warning.setVisible(False)
+        self.warning = notice_label(WARNING_STYLE)
         lay.addWidget(self.warning)
         lay.addStretch(1)
         self.plan: dict | None = None
