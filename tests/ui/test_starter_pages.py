@@ -14,7 +14,11 @@ from ui.compare_view import CompareView
 
 pytestmark = pytest.mark.slow
 
-PROBLEM = "A farmer keeps 6 hens and each hen lays 5 eggs a week. The farmer sells 12 eggs. How many eggs remain?"
+# a held-out row (heldout_suite.jsonl) that the shipped starter solves in reasoning mode, as 27.5%
+# of them; the screenshots show its three labelled lines, the calculator's exact results and the
+# fast answer's guess (the rates are in bench/RESULTS.md, not asserted here)
+PROBLEM = ("A baker makes 40 loaves in the morning and 26 in the afternoon, sells 17 of them, and then bakes 10 more. "
+           "How many loaves does the baker have?")
 
 
 def test_chat_page_defaults_to_the_starter_and_its_modes_differ(qtbot, studio_with_model):
@@ -23,17 +27,18 @@ def test_chat_page_defaults_to_the_starter_and_its_modes_differ(qtbot, studio_wi
         qtbot.waitUntil(lambda: page.adapter_combo.count() > 1, timeout=10000)
         assert page.adapter_combo.currentData() == STARTER_NAME
         page.temp_spin.setValue(0.0)
-        for mode in ("fast", "reasoning"):
+        for mode in ("reasoning", "fast"):  # reasoning first: its prompt is the problem alone, as in the ladder
             page.set_mode(mode)
             page.send(PROBLEM)
             qtbot.waitUntil(lambda: not page.runner.running, timeout=120000)
         msgs = [m for m in page.chat.get_conversation(page.conv_id)["messages"] if m["role"] == "assistant"]
-        fast, reasoning = msgs
+        reasoning, fast = msgs
         assert fast["meta"]["adapter"] == STARTER_NAME and reasoning["meta"]["adapter"] == STARTER_NAME
         assert fast["meta"]["stats"]["hidden_tokens"] == 0 and not fast["thinking"]
         assert reasoning["meta"]["stats"]["hidden_tokens"] > 0 and not reasoning["meta"]["budget_forced"]
         assert " = " in reasoning["thinking"]  # one operation per line
         assert reasoning["meta"]["finish_reason"] in ("stop", "eos") and fast["meta"]["finish_reason"] in ("stop", "eos")
+        page.bubbles()[1].thinking.toggle.click()  # the reasoning turn's thinking, open
         save_shot(page, "chat_starter")
     finally:
         page.shutdown()
