@@ -42,7 +42,7 @@ MAX_WAITS = 8  # a model that keeps closing early cannot loop forever
 CALC_STOP = "="
 # the arithmetic at the end of a thinking line, just before "=": "eggs laid: 7 * 4 " -> "7 * 4"
 _ARITH_TAIL = re.compile(r"(?<![\w.])(\(?-?\d+(?:\.\d+)?(?:\s*[-+*/×x]\s*\(?-?\d+(?:\.\d+)?\)?)+)\s*$")
-MAX_CALC = 32  # results written per turn: a model that loops on "=" cannot loop forever
+MAX_CALC = 32  # stops at "=" per turn: a model that loops on "=" cannot loop forever
 
 
 def calculator_result(thinking: str) -> str | None:
@@ -148,7 +148,7 @@ def run_turn(
     budget_forced = False
     thinking_s = 0.0
     reason = "stop"
-    calc_results = 0
+    calc_results = calc_stops = 0
 
     def stream(prompt: str, params: CompletionParams, parser: ThinkingParser | None, phase: str):
         """Stream one completion; returns its Done. `phase` says where unparsed text goes."""
@@ -208,7 +208,10 @@ def run_turn(
             # a stop at "=" (a remote server does not say which stop matched: then "=" is
             # assumed when the line ends in arithmetic, which a close tag never follows)
             if calc_stop and done.finish_reason == "stop" and done.stop_string in (CALC_STOP, None):
-                written = calculator_result("".join(thinking)) if calc_results < MAX_CALC else None
+                calc_stops += 1
+                if calc_stops >= MAX_CALC:  # a model that loops on "=" thinks on without stopping there
+                    calc_stop = ()
+                written = calculator_result("".join(thinking))
                 if written is not None:
                     calc_results += 1
                 elif done.stop_string == CALC_STOP:
