@@ -6,11 +6,17 @@
 
 Every stage is an ordinary job (the Jobs page shows it, `studio jobs show` prints it), chained by
 parent job, and each training stage starts from the previous stage's adapter. The run's state
-is kept in the settings table under `recipe.<name>`, keyed by a hash of the recipe, its
-overrides and the curriculum: running the same recipe again picks up where it stopped (an
-interrupted job is resumed from its checkpoint, a finished stage is skipped), and a changed
-recipe starts over. The registered model's meta names the recipe, the curriculum's content hash
-and every stage's job config: its lineage.
+is kept in the settings table under `recipe.<name>`; every stage's entry records its
+`stage_key`: a hash of the base, the template and, for that stage and every stage before it,
+the name, kind, method, config (overrides included), preset and the bytes of the dataset file
+(the register stage adds the curriculum's hash, `output_name` and `description`, which its
+lineage records). Running the recipe again picks up where it stopped: an interrupted job is
+resumed from its checkpoint, and a finished stage is kept and skipped while its key is
+unchanged. A change redoes the first stage it touches and every stage after it, never one
+before: a new GRPO learning rate or a new dpo.jsonl keeps the SFT stage. A stage that runs a new
+job drops the entries of the stages after it. `run_key` hashes the whole recipe and the whole
+curriculum: it names the run in the lineage. The registered model's meta names the recipe, the
+curriculum's content hash and every stage's job config: its lineage.
 """
 
 from __future__ import annotations
@@ -87,21 +93,83 @@ def run_key(recipe: dict) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
+def _file_sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None  # missing: found when it runs
+
+
+def stage_keys(recipe: dict) -> list[str]:
+    """`stage_key` of every stage, in order (each dataset file is read once)."""
+    return _stage_keys(recipe, len(recipe["stages"]) - 1)
+
+
+def stage_key(recipe: dict, index: int) -> str:
+    """What stage `index` depends on, hashed: base, template and every stage up to and including it.
+
+    Per stage: name, kind, method, config, preset and the sha256 of its dataset file; the
+    register stage adds what its lineage records (the curriculum's hash, output name and
+    description). Stages after `index` do not enter, so a change redoes its stage and the later
+    ones, never an earlier one."""
+    if not 0 <= index < len(recipe["stages"]):
+        raise IndexError(f"recipe {recipe.get('name')!r} has no stage {index}")
+    return _stage_keys(recipe, index)[index]
+
+
+def _stage_keys(recipe: dict, upto: int) -> list[str]:
+    folder = curriculum_folder(recipe)
+    h = hashlib.sha256(json.dumps({"base": recipe.get("base"), "template": recipe.get("template")},
+                                  sort_keys=True).encode())
+    keys = []
+    for st in recipe["stages"][:upto + 1]:
+        part = {k: st.get(k) for k in ("name", "kind", "method", "config", "preset")}
+        if st.get("kind") == "train" and st.get("dataset"):
+            part["dataset_sha256"] = _file_sha256(folder / st["dataset"])
+        if st.get("kind") == "register":
+            part["lineage"] = {"curriculum": _curriculum_hash(recipe), "output_name": recipe.get("output_name"),
+                               "description": recipe.get("description")}
+        h.update(json.dumps(part, sort_keys=True).encode() + b"\n")  # a running hash: the prefix so far
+        keys.append(h.copy().hexdigest()[:16])
+    return keys
+
+
 # ---- state -------------------------------------------------------------------------------------------
 def _state_key(recipe: dict) -> str:
     return f"recipe.{recipe['name']}"
 
 
 def load_state(studio, recipe: dict) -> dict[str, Any]:
+    """The recipe's saved run, holding only the stage entries still valid (see `stage_key`)."""
+    return _load_state(studio, recipe)[0]
+
+
+def _load_state(studio, recipe: dict) -> tuple[dict[str, Any], list[str], list[str]]:
+    """(state, `stage_keys`, names of the stages whose entries were dropped because something changed)."""
     from studio.db import Setting
 
     with studio.db.session() as s:
         row = s.get(Setting, _state_key(recipe))
-        state = dict(row.value) if row and row.value else {}
+        saved = dict(row.value) if row and row.value else {}
     key = run_key(recipe)  # hashes the curriculum files: once per call
-    if state.get("key") != key:
-        state = {"key": key, "recipe": recipe["name"], "started_at": time.time(), "stages": {}}
-    return state
+    keys = stage_keys(recipe)
+    old = saved.get("stages") if isinstance(saved.get("stages"), dict) else {}
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    valid = True  # the entries kept form a prefix: from the first changed (or missing) stage on, all go
+    for st, k in zip(recipe["stages"], keys):
+        info = old.get(st["name"])
+        if not isinstance(info, dict):
+            valid = False
+            continue
+        # saved before stages had keys: valid only if the whole recipe is unchanged (the old rule)
+        recorded = info.get("key", k if saved.get("key") == key else None)
+        if valid and recorded == k:
+            kept[st["name"]] = {**info, "key": k}
+        else:
+            valid = False
+            dropped.append(st["name"])
+    state = {**saved, "key": key, "recipe": recipe["name"], "stages": kept}
+    if not kept or "started_at" not in state:
+        state["started_at"] = time.time()
+    return state, keys, dropped
 
 
 def save_state(studio, recipe: dict, state: dict) -> None:
@@ -112,10 +180,18 @@ def save_state(studio, recipe: dict, state: dict) -> None:
 
 
 def recipe_status(studio, name_or_path: str, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Each stage's saved entry (or `pending`) with its current `key`; `kept`: the next run keeps the
+    stage's job (skipped when finished, resumed when interrupted); `changed`: the saved entry was
+    dropped because something the stage depends on changed since (see `stage_key`)."""
     recipe = load_recipe(name_or_path, overrides)
-    state = load_state(studio, recipe)
-    return {"recipe": recipe["name"], "key": state["key"],
-            "stages": [{"name": st["name"], **state["stages"].get(st["name"], {"state": "pending"})} for st in recipe["stages"]]}
+    state, keys, dropped = _load_state(studio, recipe)
+    stages = []
+    for st, k in zip(recipe["stages"], keys):
+        info = state["stages"].get(st["name"])
+        stages.append({"name": st["name"], **(info or {"state": "pending"}), "key": k,
+                       "kept": info is not None and info.get("state") not in ("failed", "cancelled"),
+                       "changed": st["name"] in dropped})
+    return {"recipe": recipe["name"], "key": state["key"], "stages": stages}
 
 
 # ---- running -------------------------------------------------------------------------------------------
@@ -137,11 +213,11 @@ def run_recipe(
         raise UserError(f"--until {until!r}: no such stage", hint="stages: " + ", ".join(names))
     emit = on_event or (lambda _e: None)
     stop = should_stop or (lambda: False)
-    state = load_state(studio, recipe)
+    state, keys, _dropped = _load_state(studio, recipe)
     save_state(studio, recipe, state)
     studio.jobs.try_become_runner()
     prev: dict[str, Any] = {}
-    for st in recipe["stages"]:
+    for i, st in enumerate(recipe["stages"]):
         name = st["name"]
         done = state["stages"].get(name) or {}
         if done.get("state") == "succeeded" and _still_there(studio, done):
@@ -150,8 +226,11 @@ def run_recipe(
             if stop():
                 break
             emit({"type": "stage", "stage": name, "state": "running"})
-            done = _run_stage(studio, recipe, st, state, prev, emit, stop)
+            earlier_job = done.get("job_id")
+            done = {**_run_stage(studio, recipe, st, state, prev, emit, stop, keys[i]), "key": keys[i]}
             state["stages"][name] = done
+            if earlier_job is None or done.get("job_id") != earlier_job:  # not the same job picked up again
+                _drop_after(recipe, state, name)
             save_state(studio, recipe, state)
             emit({"type": "stage", "stage": name, **done})
             if done["state"] != "succeeded":
@@ -164,6 +243,13 @@ def run_recipe(
     return {"recipe": recipe["name"], "key": state["key"], "stages": state["stages"],
             "model": state["stages"].get("register", {}).get("model"),
             "curriculum_hash": _curriculum_hash(recipe)}
+
+
+def _drop_after(recipe: dict, state: dict, name: str) -> None:
+    """Forget the stages after `name`: they were built on what `name` is redoing."""
+    names = [st["name"] for st in recipe["stages"]]
+    for later in names[names.index(name) + 1:]:
+        state["stages"].pop(later, None)
 
 
 def _curriculum_hash(recipe: dict) -> str:
@@ -215,7 +301,7 @@ def _job_stage(studio, job_id: int, emit: Event, stage: str, stop, model_key: st
     return out
 
 
-def _run_stage(studio, recipe, st, state, prev, emit, stop) -> dict[str, Any]:
+def _run_stage(studio, recipe, st, state, prev, emit, stop, key: str) -> dict[str, Any]:
     name = st["name"]
     earlier = state["stages"].get(name) or {}
     job_id = earlier.get("job_id")
@@ -228,7 +314,8 @@ def _run_stage(studio, recipe, st, state, prev, emit, stop) -> dict[str, Any]:
             return _job_stage(studio, job_id, emit, name, stop, "model" if st["kind"] == "export" else "model_name")
     if st["kind"] == "train":
         job_id = _submit_training(studio, recipe, st, prev)
-        state["stages"][name] = {"job_id": job_id, "state": "queued"}
+        state["stages"][name] = {"job_id": job_id, "state": "queued", "key": key}
+        _drop_after(recipe, state, name)
         save_state(studio, recipe, state)
         return _job_stage(studio, job_id, emit, name, stop, "model_name")
     if st["kind"] == "export":
@@ -237,7 +324,8 @@ def _run_stage(studio, recipe, st, state, prev, emit, stop) -> dict[str, Any]:
         if not prev.get("model"):
             raise UserError(f"Stage {name!r} exports the previous stage's adapter, but there is none")
         job_id = submit_export(studio, prev["model"])
-        state["stages"][name] = {"job_id": job_id, "state": "queued"}
+        state["stages"][name] = {"job_id": job_id, "state": "queued", "key": key}
+        _drop_after(recipe, state, name)
         save_state(studio, recipe, state)
         return _job_stage(studio, job_id, emit, name, stop, "model")
     return _register(studio, recipe, state, prev)
@@ -300,6 +388,9 @@ def _register(studio, recipe: dict, state: dict, prev: dict) -> dict[str, Any]:
         row.name = name
         row.meta = {**(row.meta or {}), "thinking": True, "recipe": lineage,
                     "description": recipe.get("description", "")}
+    for info in state["stages"].values():  # the export's entry follows the rename: a kept export stays found
+        if info.get("model") == prev["model"]:
+            info["model"] = name
     return {"state": "succeeded", "model": name, "kind": "register", "model_id": m.id}
 
 
