@@ -76,6 +76,11 @@ class GRPOJobConfig(PreferenceConfig):
     human_ratings_file: str = field(default="", metadata={"help": "JSONL of held-out human preference pairs. The policy's agreement with them is "
                                     "checked while the reward rises (for reward-model runs the studio uses the reward model's eval split)."})
     human_ratings_max: int = field(default=32, metadata={"help": "How many held-out pairs the agreement check reads (each costs two forward passes)."})
+    completion_prefix: str = field(default="", metadata={"help": "Text every rollout starts with, as the chat's prefill does (e.g. '<think>\\n' "
+                                   "to train reasoning mode). It is read by the rewards but not trained on."})
+    think_calculator: bool = field(default=False, metadata={"help": "Rollouts as the chat's reasoning mode with 'Exact arithmetic in thinking': "
+                                   "a thinking line ending in arithmetic stops at '=' and the calculator writes the result "
+                                   "(not trained on). The rewards then judge the plan, not the model's digits."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -291,8 +296,15 @@ def run_grpo(
         path = resolve(cfg.human_ratings_file, base)
         human_pairs = list(preference_dataset(read_jsonl(path), cfg.human_ratings_file))[: cfg.human_ratings_max]
     mon = _monitor_callback(observer, cfg, emit, on_warning, tokenizer, human_pairs)
+    extra = {}
+    if cfg.completion_prefix or cfg.think_calculator:
+        from engines.training.rollouts import thinking_rollout
+
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is documented as experimental
+        extra["rollout_func"] = thinking_rollout(tokenizer, prefix=cfg.completion_prefix, calculator=cfg.think_calculator,
+                                                 max_new_tokens=cfg.max_completion_length)
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=train_ds,
-                          processing_class=tokenizer, peft_config=peft_config, callbacks=[mon, callback])
+                          processing_class=tokenizer, peft_config=peft_config, callbacks=[mon, callback], **extra)
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     emit("log", message=f"{info['device']} · {len(train_ds)} prompts x {cfg.num_generations} completions · rewards: "
          + ", ".join(f"{n} x{w:g}" for n, w in zip(names, weights)) + f" · {trainable:,} trainable")

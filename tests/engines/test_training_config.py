@@ -39,6 +39,7 @@ DEFAULTS = {
         **SHARED, **PREFERENCE, "learning_rate": 1e-5, "batch_size": 8, "eval_fraction": 0.0,
         "rewards": "exact_match", "num_generations": 4, "max_completion_length": 128, "temperature": 1.0,
         "beta": 0.04, "loss_type": "dapo", "human_ratings_file": "", "human_ratings_max": 32,
+        "completion_prefix": "", "think_calculator": False,  # added after the record: rollouts as the chat runs
     },
     RewardJobConfig: {
         **SHARED, **PREFERENCE, "learning_rate": 1e-4, "center_rewards_coefficient": 0.0, "length_bias_threshold": 0.25,
@@ -80,7 +81,8 @@ def test_a_grpo_config_stored_by_an_older_run_loads():
         "num_generations": 4, "max_completion_length": 128, "temperature": 1.0, "beta": 0.04, "loss_type": "dapo",
         "human_ratings_file": "", "human_ratings_max": 32,
     }
-    assert GRPOJobConfig.from_dict(stored).to_dict() == stored
+    # fields added since then take their defaults: the run's rollouts stay as trl samples them
+    assert GRPOJobConfig.from_dict(stored).to_dict() == {**stored, "completion_prefix": "", "think_calculator": False}
 
 
 @pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
