@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 _NUM = re.compile(r"\d+(?:[.,]\d+)?")
 _OPS = re.compile(r"(?<=[\d\s)])[-+*/^×÷=%](?=[\s\d(])|\bsqrt\b|√|∑|∫")
+# operations in words: "What is 17 plus 78?", "add 67 to 21", "Ines has twice as many"
+_WORD_OPS = re.compile(r"\b(plus|minus|times|multiplied|divided|add|subtract|twice|half|double|triple)\b", re.I)
 _MATH = re.compile(
     r"\b(calculate|compute|solve|equation|how (many|much|long|far|old)|percent(age)?|average|sum|product|"
     r"total|remainder|divisible|prime|probability|integral|derivative|prove|proof|ratio|speed|km/h|mph|"
@@ -52,7 +54,7 @@ def features(query: str) -> dict[str, float]:
     return {
         "words": float(len(q.split())),
         "numbers": float(len(_NUM.findall(q))),
-        "operators": float(len(_OPS.findall(q))),
+        "operators": float(len(_OPS.findall(q)) + len(_WORD_OPS.findall(q))),
         "math": float(len(_MATH.findall(q))),
         "code": float(len(_CODE.findall(q))),
         "logic": float(len(_LOGIC.findall(q))),

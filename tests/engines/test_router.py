@@ -18,6 +18,12 @@ CASES = [
     ("What is 23 + 19?", "reasoning", "math"),
     ("A box holds 6 pencils. How many pencils are in 7 boxes?", "reasoning", "math"),
     ("How many people live in Tromso?", "fast", None),
+    # operations written in words are computations too
+    ("What is 17 plus 78?", "reasoning", "math"),
+    ("What do you get if you add 67 to 21?", "reasoning", "math"),
+    ("Raj has 17 balloons. Ines has twice as many. How many balloons do they have together?", "reasoning", "math"),
+    # numbers in a text to rewrite are not a computation
+    ("Summarise: the meeting is at 3 pm and each team brings 2 slides.", "fast", None),
     ("Write a python function that reverses a linked list and explain its complexity", "reasoning", "code"),
     ("All bloops are razzies and all razzies are lazzies. Are all bloops lazzies? Explain why.", "reasoning", "logic"),
 ]
