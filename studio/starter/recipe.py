@@ -9,10 +9,10 @@ parent job, and each training stage starts from the previous stage's adapter. Th
 is kept in the settings table under `recipe.<name>`; every stage's entry records its
 `stage_key`: a hash of the base, the template and, for that stage and every stage before it,
 the name, kind, method, config (overrides included), preset and the bytes of the dataset file
-(the register stage adds the curriculum's hash, `output_name` and `description`, which its
-lineage records). Running the recipe again picks up where it stopped: an interrupted job is
-resumed from its checkpoint, and a finished stage is kept and skipped while its key is
-unchanged. A change redoes the first stage it touches and every stage after it, never one
+(the register stage adds what its lineage records: the curriculum's hash, `output_name`,
+`description` and the recipe's text). Running the recipe again picks up where it stopped: an
+interrupted job is resumed from its checkpoint, and a finished stage is kept and skipped while
+its key is unchanged. A change redoes the first stage it touches and every stage after it, never one
 before: a new GRPO learning rate or a new dpo.jsonl keeps the SFT stage. A stage that runs a new
 job drops the entries of the stages after it. `run_key` hashes the whole recipe and the whole
 curriculum: it names the run in the lineage. The registered model's meta names the recipe, the
@@ -106,9 +106,9 @@ def stage_key(recipe: dict, index: int) -> str:
     """What stage `index` depends on, hashed: base, template and every stage up to and including it.
 
     Per stage: name, kind, method, config, preset and the sha256 of its dataset file; the
-    register stage adds what its lineage records (the curriculum's hash, output name and
-    description). Stages after `index` do not enter, so a change redoes its stage and the later
-    ones, never an earlier one."""
+    register stage adds what its lineage records (the curriculum's hash, output name,
+    description and the recipe's text). Stages after `index` do not enter, so a change redoes
+    its stage and the later ones, never an earlier one."""
     if not 0 <= index < len(recipe["stages"]):
         raise IndexError(f"recipe {recipe.get('name')!r} has no stage {index}")
     return _stage_keys(recipe, index)[index]
@@ -125,7 +125,7 @@ def _stage_keys(recipe: dict, upto: int) -> list[str]:
             part["dataset_sha256"] = _file_sha256(folder / st["dataset"])
         if st.get("kind") == "register":
             part["lineage"] = {"curriculum": _curriculum_hash(recipe), "output_name": recipe.get("output_name"),
-                               "description": recipe.get("description")}
+                               "description": recipe.get("description"), "recipe_yaml": recipe.get("text")}
         h.update(json.dumps(part, sort_keys=True).encode() + b"\n")  # a running hash: the prefix so far
         keys.append(h.copy().hexdigest()[:16])
     return keys

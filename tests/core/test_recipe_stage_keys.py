@@ -229,3 +229,11 @@ def test_run_skips_the_kept_stages_as_done_in_an_earlier_run(studio, recipe_file
     changed = load_recipe(str(recipe_file), ["grpo.learning_rate=0.5"])
     assert set(load_state(studio, changed)["stages"]) == {"sft", "dpo"}
     assert set(load_state(studio, recipe)["stages"]) == {"sft", "dpo"}
+
+
+def test_a_new_recipe_text_redoes_only_the_register_stage(recipe_file):
+    """The lineage records the recipe's text: an edited comment re-registers (metadata only)."""
+    before = _keys(recipe_file)
+    recipe_file.write_text(recipe_file.read_text(encoding="utf-8") + "# a comment\n", encoding="utf-8")
+    after = _keys(recipe_file)
+    assert after[:-1] == before[:-1] and after[-1] != before[-1]
