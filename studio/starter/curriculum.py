@@ -214,6 +214,9 @@ INVENTED = [
     "It is in {place}, near the old market.", "Right now it is {n}, and it will rise tomorrow.",
 ]
 INVENTED_NAMES = ["James Miller", "Anna Berg", "Li Wei", "Robert King", "Olga Ivanova", "the Blue Lions"]
+DECLINE_THOUGHT = "This asks for a specific fact that is not in the prompt. I don't know it without a tool, so I say so."
+# thoughts that lead away from a decline (the ladder saw "I answer briefly." then "I live in Ghent.")
+WRONG_FACT_THOUGHTS = ["I answer briefly.", "I know this one.", "I give the number.", "The user wants a quick answer."]
 
 
 def fact_question(r: random.Random, templates: list[str], cities, people, companies) -> str:
@@ -349,8 +352,7 @@ def sft_rows() -> list[dict]:
     r = random.Random(202)
     rows += _mixed(chat_norm_rows(r, SIZES["chat"]), r)
     r = random.Random(303)
-    declines = [(fact_question(r, FACT_QS, CITIES, PEOPLE, COMPANIES), r.choice(DECLINES),
-                 "This asks for a specific fact that is not in the prompt. I don't know it without a tool, so I say so.")
+    declines = [(fact_question(r, FACT_QS, CITIES, PEOPLE, COMPANIES), r.choice(DECLINES), DECLINE_THOUGHT)
                 for _ in range(SIZES["decline"])]
     rows += _mixed(declines, r)
     r = random.Random(404)
@@ -364,16 +366,20 @@ def sft_rows() -> list[dict]:
 def dpo_rows() -> list[dict]:
     r = random.Random(707)
     rows = []
-    for _ in range(90):  # correct vs wrong (reasoning)
+    for _ in range(60):  # correct vs wrong (reasoning)
         p = mp.make_problem(r, mp.MULTI_STEP)
         wrong, _ = mp.wrong_answer(p, r)
         rows.append({"prompt": p.question, "chosen": mp.reasoning_answer(p), "rejected": wrong})
-    for _ in range(100):  # decline vs invented fact
+    for i in range(160):  # decline vs invented fact, in both modes: reasoning mode must not talk itself into a fact
         q = fact_question(r, FACT_QS, CITIES, PEOPLE, COMPANIES)
         made_up = r.choice(INVENTED).format(n=f"{r.randint(2, 900)},{r.randint(100, 999)}", name=r.choice(INVENTED_NAMES),
                                             date=f"{r.randint(1, 28)} May {r.randint(1950, 2023)}",
                                             place=f"{r.randint(2, 99)} {r.choice(['Hill', 'Park', 'Station'])} Street")
-        rows.append({"prompt": q, "chosen": FAST_OPEN + r.choice(DECLINES), "rejected": FAST_OPEN + made_up})
+        if i % 8 < 5:
+            rows.append({"prompt": q, "chosen": FAST_OPEN + r.choice(DECLINES), "rejected": FAST_OPEN + made_up})
+        else:
+            rows.append({"prompt": q, "chosen": _think(DECLINE_THOUGHT) + r.choice(DECLINES),
+                         "rejected": _think(r.choice(WRONG_FACT_THOUGHTS)) + made_up})
     for q, a, _t in chat_norm_rows(r, 50):  # concise vs rambling
         ramble = (a + " " + r.choice(["Also, let me know if you have any other questions, because I am always here and I "
                                       "love to help with anything at all, big or small, any time of the day.",

@@ -54,8 +54,9 @@ def test_shortened_starter_recipe_changes_behaviour_at_every_stage(studio_with_h
              "grpo.save_steps=2",
              # after ten SFT steps no rollout is right yet: exact match and format pay 0 to all, a group
              # with no reward spread gives GRPO nothing to follow, so the short run adds a reward that varies
+             # (its target is over the think prefix and a line of thinking: shorter rollouts pay more)
              'grpo.rewards=[{"name": "exact_match"}, {"name": "format", "weight": 0.2},'
-             ' {"name": "length_penalty", "weight": 0.5, "target_chars": 30}]']
+             ' {"name": "length_penalty", "weight": 0.5, "target_chars": 100}]']
     events = []
     out = run_recipe(st, "starter", until="sft", overrides=short, on_event=events.append)
     assert set(out["stages"]) == {"sft"}

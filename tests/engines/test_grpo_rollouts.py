@@ -2,6 +2,7 @@
 writing each "a op b =" result, neither of them trained on (engines/training/rollouts.py)."""
 
 import types
+from pathlib import Path
 
 import pytest
 
@@ -89,7 +90,7 @@ def test_grpo_trains_on_rollouts_with_a_prefix_and_the_calculator(tmp_path, tiny
     cfg = GRPOJobConfig(base_model_path=str(tiny.path), train_file=str(train), chat_template="chatml", max_steps=2,
                         batch_size=4, num_generations=4, learning_rate=1e-3, beta=0.0, lora_r=4, lora_alpha=8,
                         save_steps=0, max_length=64, max_completion_length=8, completion_prefix="<think>\n",
-                        think_calculator=True, rewards=["exact_match", "format"],
+                        think_calculator=True, rewards=["exact_match", "format", {"name": "length_penalty", "target_chars": 12}],
                         output_dir=str(tmp_path / "out"), checkpoint_dir=str(tmp_path / "ck"),
                         monitors={"sample_every": 1})
     events = []
@@ -99,3 +100,8 @@ def test_grpo_trains_on_rollouts_with_a_prefix_and_the_calculator(tmp_path, tiny
     assert samples and all(s["completion"].startswith("<think>\n") for s in samples)
     lengths = [d["completions/mean_length"] for t, d in events if t == "progress" and "completions/mean_length" in d]
     assert lengths and max(lengths) <= 8  # trl counts the model's tokens only: the prefix is masked
+    # the policy's own tokens carry the gradient: the LoRA moved away from its zero init
+    from safetensors.torch import load_file
+
+    weights = load_file(str(Path(res["adapter_dir"]) / "adapter_model.safetensors"))
+    assert max(float(v.abs().max()) for k, v in weights.items() if "lora_B" in k) > 0
