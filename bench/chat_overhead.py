@@ -56,6 +56,16 @@ def open_default_studio(tmp: str):
     return open_studio(home)
 
 
+def open_bench_studio(home: str | None):
+    """(studio, temp dir or None): the home given, else a fresh home with the default model."""
+    if home:
+        from studio.core import open_studio
+
+        return open_studio(home), None
+    tmp = tempfile.TemporaryDirectory()
+    return open_default_studio(tmp.name), tmp
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)

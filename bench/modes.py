@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -55,17 +54,11 @@ def main() -> None:
                     help="reasoning computes every digit itself (default: the calculator writes 'a op b =' results)")
     args = ap.parse_args()
 
+    from chat_overhead import open_bench_studio
+
     from studio.chat import ChatService
-    from studio.core import open_studio
 
-    tmp = None
-    if args.home:
-        st = open_studio(args.home)
-    else:
-        from chat_overhead import open_default_studio
-
-        tmp = tempfile.TemporaryDirectory()
-        st = open_default_studio(tmp.name)
+    st, tmp = open_bench_studio(args.home)
     chat = ChatService(st)
     settings = {"think_budget": args.budget, "max_tokens_fast": args.max_tokens, "max_tokens_reasoning": args.max_tokens,
                 "temperature": 0.0, "use_router_classifier": False, "think_calculator": not args.no_think_calculator}

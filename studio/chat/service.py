@@ -15,6 +15,7 @@ Stop is `should_stop`, a callable checked before every token.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -37,6 +38,7 @@ from studio.errors import NotFound, StudioError, UserError
 MODES = ("fast", "reasoning", "auto")
 PRICES_KEY = "chat.prices"
 ROUTER_KEY = "chat.router_classifier"
+CONCURRENT_SLOTS = ("compare-a", "compare-b")  # the Compare view's panes: two model hosts that run at once
 
 # Defaults of a conversation's settings; a conversation stores only what the user changed.
 DEFAULTS: dict[str, Any] = {
@@ -383,7 +385,12 @@ class ChatService:
             b = self._backends.get(slot)
             if b is None:
                 b = self._backends[slot] = self._new_local_backend()
-        b.spec = resolved.spec
+        spec = resolved.spec
+        if slot in CONCURRENT_SLOTS and spec is not None and spec.n_threads is None:
+            # two hosts at once with a thread per core each oversubscribe the CPU, and llama.cpp's
+            # threads wait on each other at every op: the Compare panes share the cores instead
+            spec = replace(spec, n_threads=max(1, (os.cpu_count() or 2) // len(CONCURRENT_SLOTS)))
+        b.spec = spec
         return b
 
     def _new_local_backend(self) -> LocalBackend:

@@ -211,3 +211,23 @@ def test_tools_enabled_in_a_conversation_run_before_the_answer_and_are_stored(st
     stored = chat.get_conversation(c["id"])["messages"]
     assert stored[0]["content"] == "What is 17.5% of 2340?"  # the user's text is stored as typed
     assert stored[1]["meta"]["tool_calls"] == calls
+
+
+def test_the_compare_panes_share_the_cores_and_the_chat_keeps_them_all(studio_with_model):
+    """Two model hosts at once, each with a thread per core, oversubscribe the CPU (llama.cpp's
+    threads wait on each other at every op; bench/compare_threads.py measures it): the Compare
+    view's two slots get half the cores each, a lone chat keeps llama.cpp's every-core default."""
+    import os
+
+    from studio.chat import ChatService
+
+    chat = ChatService(studio_with_model)
+    try:
+        resolved = chat.resolve()
+        half = max(1, (os.cpu_count() or 2) // 2)
+        assert chat.backend(resolved, "compare-a").spec.n_threads == half
+        assert chat.backend(resolved, "compare-b").spec.n_threads == half
+        assert chat.backend(resolved, "chat").spec.n_threads is None
+        assert resolved.spec.n_threads is None  # the resolved model itself is not changed
+    finally:
+        chat.close()

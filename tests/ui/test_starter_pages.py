@@ -14,7 +14,7 @@ from ui.compare_view import CompareView
 
 pytestmark = pytest.mark.slow
 
-# a held-out row (heldout_suite.jsonl) that the shipped starter solves in reasoning mode, as 27.5%
+# a held-out row (heldout_suite.jsonl) that the shipped starter solves in reasoning mode, as 42.5%
 # of them; the screenshots show its three labelled lines, the calculator's exact results and the
 # fast answer's guess (the rates are in bench/RESULTS.md, not asserted here)
 PROBLEM = ("A baker makes 40 loaves in the morning and 26 in the afternoon, sells 17 of them, and then bakes 10 more. "
