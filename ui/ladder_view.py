@@ -45,9 +45,10 @@ MODE_COLOURS = {"fast": "#1e88e5", "reasoning": "#8e24aa", "auto": "#43a047"}
 RUN_COLUMNS = ["#", "When", "Suite", "Models", "Modes", "Rows"]
 SUMMARY_COLUMNS = [("family", "Family"), ("mode", "Mode"), ("stage", "Stage"), ("model", "Model"), ("n", "n"),
                    ("accuracy", "Accuracy"), ("end_of_turn", "Ends turn"), ("think_closed", "Think closed"),
-                   ("tool_correct", "Tool right"), ("hidden_tokens", "Hidden tokens"), ("latency_s", "Latency"),
+                   ("tool_correct", "Tool right"), ("declined", "Declined"), ("hidden_tokens", "Hidden tokens"),
+                   ("latency_s", "Latency"),
                    ("cost", "Cost")]
-RATES = {"accuracy", "end_of_turn", "think_closed", "tool_correct"}
+RATES = {"accuracy", "end_of_turn", "think_closed", "tool_correct", "declined"}
 
 
 def cell_text(key: str, value) -> str:

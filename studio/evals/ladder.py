@@ -11,6 +11,7 @@ Suite rows are `{"family", "query", "answer"?, "expect_tool"?}`. How each family
 - unanswerable: the reply declines (or a tool is called) and states no number that is not in
   the question: an invented specific is a miss;
 - chat_norms: the reply ends its turn on its own (before max tokens) with no template tags;
+  the `declined` flag (not scored) shows replies that decline a prompt that holds all they need;
 - tool: with every tool enabled, the first call goes to `expect_tool` (and the calculator's
   result equals `answer` when the row gives one; a search call needs a non-empty query).
 Every row also records end of turn (stopped before max tokens), whether the thinking closed
@@ -123,6 +124,9 @@ def score_row(row: dict, out: dict) -> dict[str, Any]:
         flags["correct"] = bool(calls) or (flags["declined"] and not invented)
     elif fam == "chat_norms":
         flags["correct"] = flags["end_of_turn"] and not flags["tags_in_text"]
+        # not part of the score (the issue defines it by form), but a greeting or an instruction on
+        # given text answered with "I don't know that without a tool" is a miss a reader must see
+        flags["declined"] = bool(_DECLINE.search(reply))
     else:
         ok = bool(calls) and calls[0]["tool"] == row["expect_tool"]
         if ok and row.get("answer") is not None and row["expect_tool"] == "calculator":
@@ -158,6 +162,7 @@ def summarize(rows: list[dict]) -> list[dict[str, Any]]:
             "model": model, "stage": stage, "mode": mode, "family": fam, "n": len(rs),
             "accuracy": rate(rs, "correct"), "end_of_turn": rate(rs, "end_of_turn"),
             "think_closed": rate(rs, "think_closed"), "tool_correct": rate(rs, "tool_correct"),
+            "declined": rate(rs, "declined"),  # unanswerable: wanted; chat_norms: over-declining
             "reasoning_share": rate([dict(x, r=x["ran_mode"] == "reasoning") for x in rs], "r"),
             "hidden_tokens": mean(rs, "hidden_tokens"), "visible_tokens": mean(rs, "visible_tokens"),
             "latency_s": mean(rs, "latency_s"), "cost": round(sum(float(x.get("cost") or 0) for x in rs), 6),

@@ -126,6 +126,15 @@ def test_ladder_scoring_rules():
     assert score_row(cn, _out("Hello!"))["correct"]
     assert not score_row(cn, _out("Hello!", finish="length"))["correct"]
     assert not score_row(cn, _out("Hello!<end_of_turn>"))["correct"]
+    # a greeting answered with a decline is flagged (shown apart, as the issue scores chat norms by form)
+    over = score_row(cn, _out("I'm sorry, I don't know that without a tool."))
+    assert over["declined"] and over["correct"] and not score_row(cn, _out("Hello!"))["declined"]
+    from studio.evals.ladder import summarize
+
+    rows = [{**score_row(cn, _out(t)), "model": "m", "stage": "s", "mode": "fast", "family": "chat_norms"}
+            for t in ("Hello!", "I can't answer that reliably.", "Hi there.", "Good night!")]
+    cell = next(x for x in summarize(rows) if x["family"] == "chat_norms")
+    assert cell["declined"] == 0.25 and cell["accuracy"] == 1.0
     r = score_row(ms, _out("The answer is 10.", mode="reasoning", forced=True))
     assert r["think_closed"] is False and score_row(ms, _out("7", mode="reasoning"))["think_closed"] is True
     tool = {"family": "tool", "query": "12 * 3?", "expect_tool": "calculator", "answer": "36"}
