@@ -380,6 +380,11 @@ def dpo_rows() -> list[dict]:
         else:
             rows.append({"prompt": q, "chosen": _think(DECLINE_THOUGHT) + r.choice(DECLINES),
                          "rejected": _think(r.choice(WRONG_FACT_THOUGHTS)) + made_up})
+    for i, (q, a, t) in enumerate(chat_norm_rows(r, 80)):  # answer vs a decline: the prompt holds all it needs
+        if i % 2:
+            rows.append({"prompt": q, "chosen": FAST_OPEN + a, "rejected": FAST_OPEN + r.choice(DECLINES)})
+        else:
+            rows.append({"prompt": q, "chosen": _think(t) + a, "rejected": _think(DECLINE_THOUGHT) + r.choice(DECLINES)})
     for q, a, _t in chat_norm_rows(r, 50):  # concise vs rambling
         ramble = (a + " " + r.choice(["Also, let me know if you have any other questions, because I am always here and I "
                                       "love to help with anything at all, big or small, any time of the day.",
