@@ -162,7 +162,8 @@ def summarize(rows: list[dict]) -> list[dict[str, Any]]:
             "model": model, "stage": stage, "mode": mode, "family": fam, "n": len(rs),
             "accuracy": rate(rs, "correct"), "end_of_turn": rate(rs, "end_of_turn"),
             "think_closed": rate(rs, "think_closed"), "tool_correct": rate(rs, "tool_correct"),
-            "declined": rate(rs, "declined"),  # unanswerable: wanted; chat_norms: over-declining
+            # unanswerable: wanted; chat_norms: over-declining; pooled over both it means nothing
+            "declined": rate(rs, "declined") if fam != "all" else None,
             "reasoning_share": rate([dict(x, r=x["ran_mode"] == "reasoning") for x in rs], "r"),
             "hidden_tokens": mean(rs, "hidden_tokens"), "visible_tokens": mean(rs, "visible_tokens"),
             "latency_s": mean(rs, "latency_s"), "cost": round(sum(float(x.get("cost") or 0) for x in rs), 6),

@@ -135,6 +135,7 @@ def test_ladder_scoring_rules():
             for t in ("Hello!", "I can't answer that reliably.", "Hi there.", "Good night!")]
     cell = next(x for x in summarize(rows) if x["family"] == "chat_norms")
     assert cell["declined"] == 0.25 and cell["accuracy"] == 1.0
+    assert next(x for x in summarize(rows) if x["family"] == "all")["declined"] is None
     r = score_row(ms, _out("The answer is 10.", mode="reasoning", forced=True))
     assert r["think_closed"] is False and score_row(ms, _out("7", mode="reasoning"))["think_closed"] is True
     tool = {"family": "tool", "query": "12 * 3?", "expect_tool": "calculator", "answer": "36"}
