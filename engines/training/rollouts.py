@@ -162,14 +162,15 @@ def _generate(model, trainer, tokenizer, config, batch: list[list[int]], max_new
     kwargs = dict(generate_kwargs or {})
     if any(r.calc_on for r in rows):
         kwargs["stopping_criteria"] = StoppingCriteriaList([AtEquals()])
-    try:
-        from trl.models import unwrap_model_for_generation
-
-        ctx = unwrap_model_for_generation(model, trainer.accelerator)
-    except (ImportError, AttributeError):  # called outside a trainer (the engine's tests)
+    accelerator = getattr(trainer, "accelerator", None)
+    if accelerator is None:  # a bare model with a generation config, not a GRPOTrainer
         import contextlib
 
         ctx = contextlib.nullcontext(model)
+    else:
+        from trl.models import unwrap_model_for_generation
+
+        ctx = unwrap_model_for_generation(model, accelerator)
     with ctx as m, torch.no_grad():
         out = m.generate(input_ids=ids.to(m.device), attention_mask=attn.to(m.device), generation_config=cfg, **kwargs)
     return [row[width:].tolist() for row in out.cpu()]
