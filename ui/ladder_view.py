@@ -43,11 +43,11 @@ from ui.widgets import empty_or, side_by_side
 MODES = ("fast", "reasoning", "auto")
 MODE_COLOURS = {"fast": "#1e88e5", "reasoning": "#8e24aa", "auto": "#43a047"}
 RUN_COLUMNS = ["#", "When", "Suite", "Models", "Modes", "Rows"]
-SUMMARY_COLUMNS = [("family", "Family"), ("mode", "Mode"), ("stage", "Stage"), ("model", "Model"), ("n", "n"),
+# the measures first, next to the stage that names the rung; the long model name goes last
+SUMMARY_COLUMNS = [("family", "Family"), ("mode", "Mode"), ("stage", "Stage"), ("n", "n"),
                    ("accuracy", "Accuracy"), ("end_of_turn", "Ends turn"), ("think_closed", "Think closed"),
                    ("tool_correct", "Tool right"), ("declined", "Declined"), ("hidden_tokens", "Hidden tokens"),
-                   ("latency_s", "Latency"),
-                   ("cost", "Cost")]
+                   ("latency_s", "Latency"), ("cost", "Cost"), ("model", "Model")]
 RATES = {"accuracy", "end_of_turn", "think_closed", "tool_correct", "declined"}
 
 

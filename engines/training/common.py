@@ -252,14 +252,14 @@ def lora_config(r: int, alpha: int, dropout: float, target_modules, task_type: s
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """A job's training file, all rows; a bad line fails the job as FILE:LINE."""
+    from engines.jsonl import json_lines
+
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise TrainingError(f"{path}:{n}: not valid JSON ({e.msg})", hint="re-create the job from the dataset") from e
+    for _n, row, problem in json_lines(path):
+        if problem:
+            raise TrainingError(problem, hint="re-create the job from the dataset")
+        rows.append(row)
     if not rows:
         raise TrainingError(f"{path}: the training data is empty", hint="pick a dataset version with rows")
     return rows
