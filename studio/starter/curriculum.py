@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import random
+import re
 from pathlib import Path
 
 from studio.starter import math_problems as mp
@@ -112,11 +113,33 @@ WORDS = ["zebra", "apple", "moon", "river", "candle", "garden", "piano", "ocean"
          "forest", "honey", "kite", "mirror"]
 
 
+# the held-out chat prompts (heldout_suite.jsonl): training never draws these wordings
+CHAT_HELDOUT = ["Hello! What can you help me with?", "Hey, who am I talking to?", "Good afternoon!",
+                "List the fruits in this sentence: We ate a kiwi, a peach and a fig.",
+                "Rewrite this politely: Move your car.", "Translate \"good luck\" into French.",
+                "Sort these words alphabetically: violet, anchor, maple, dune",
+                "Summarise in one sentence: On Friday, Greta went to the harbour. The boats were late. "
+                "She finally bought fresh fish and cooked dinner.",
+                "Are you a robot?", "What languages can you translate?", "Thanks for your help!",
+                "Make a bulleted list of the animals in: \"A lion, a zebra and a crane live in the park.\"",
+                "Say this in a polite way: give me the keys.", "How do you say \"thank you\" in Italian?",
+                "Put in alphabetical order: pear fig apple", "Hi, I'm new here.",
+                "What should I call you?", "Can you keep an answer short?", "Good night!", "Who trained you?"]
+
+
+def _norm(text: str) -> str:
+    """Lower case, punctuation dropped: "Good night!" and "good night" are one wording."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+_CHAT_HELDOUT_NORM = {_norm(q) for q in CHAT_HELDOUT}
+
+
 def chat_norm_rows(r: random.Random, n: int) -> list[tuple[str, str, str]]:
     """(prompt, answer, a short thought for reasoning mode)."""
-    out = []
+    out: list[tuple[str, str, str]] = []
     kinds = ["greet", "identity", "thanks", "list", "polite", "summary", "translate", "sort", "repeat"]
-    for _ in range(n):
+    while len(out) < n:
         k = r.choice(kinds)
         if k == "greet":
             out.append((r.choice(GREETINGS), r.choice(GREETING_REPLIES), "The user greets me. A short friendly reply is enough."))
@@ -160,6 +183,8 @@ def chat_norm_rows(r: random.Random, n: int) -> list[tuple[str, str, str]]:
                              "Small steps every day.", "Keep it simple."])
             q = r.choice([f"Repeat after me: {text}", f"Say exactly this: {text}"])
             out.append((q, text, "I repeat the text exactly."))
+        if _norm(out[-1][0]) in _CHAT_HELDOUT_NORM:  # a held-out wording (up to case and punctuation): draw again
+            out.pop()
     return out
 
 
@@ -422,18 +447,7 @@ def heldout_suite() -> list[dict]:
     for _ in range(HELDOUT["unanswerable"]):
         rows.append({"family": "unanswerable",
                      "query": fact_question(r, HELDOUT_FACT_QS, HELDOUT_CITIES, HELDOUT_PEOPLE, HELDOUT_COMPANIES)})
-    chat_heldout = ["Hello! What can you help me with?", "Hey, who am I talking to?", "Good afternoon!",
-                    "List the fruits in this sentence: We ate a kiwi, a peach and a fig.",
-                    "Rewrite this politely: Move your car.", "Translate \"good luck\" into French.",
-                    "Sort these words alphabetically: violet, anchor, maple, dune",
-                    "Summarise in one sentence: On Friday, Greta went to the harbour. The boats were late. "
-                    "She finally bought fresh fish and cooked dinner.",
-                    "Are you a robot?", "What languages can you translate?", "Thanks for your help!",
-                    "Make a bulleted list of the animals in: \"A lion, a zebra and a crane live in the park.\"",
-                    "Say this in a polite way: give me the keys.", "How do you say \"thank you\" in Italian?",
-                    "Put in alphabetical order: pear fig apple", "Hi, I'm new here.",
-                    "What should I call you?", "Can you keep an answer short?", "Good night!", "Who trained you?"]
-    rows += [{"family": "chat_norms", "query": q} for q in chat_heldout[: HELDOUT["chat_norms"]]]
+    rows += [{"family": "chat_norms", "query": q} for q in CHAT_HELDOUT[: HELDOUT["chat_norms"]]]
     for i in range(HELDOUT["tool"]):
         if i % 2 == 0:
             q, expr = _calc_query(r)

@@ -82,7 +82,13 @@ def load_recipe(name_or_path: str, overrides: list[str] | None = None) -> dict[s
 def curriculum_folder(recipe: dict) -> Path:
     from studio.starter.curriculum import data_dir
 
-    return Path(recipe.get("curriculum_dir") or data_dir())
+    raw = recipe.get("curriculum_dir")
+    if not raw:
+        return data_dir()
+    folder = Path(raw).expanduser()
+    if not folder.is_absolute() and recipe.get("path"):  # relative to the recipe file, not to the cwd
+        folder = Path(recipe["path"]).parent / folder
+    return folder
 
 
 def run_key(recipe: dict) -> str:

@@ -52,6 +52,9 @@ def test_heldout_split_is_never_trained_on():
     trained = {r["messages"][0]["content"] for r in _read("sft.jsonl")}
     trained |= {r["prompt"] for r in _read("dpo.jsonl")} | {r["prompt"] for r in _read("grpo.jsonl")}
     assert not [r["query"] for r in suite if r["query"] in trained]
+    # nor up to case and punctuation: "Good night" in training would leak the held-out "Good night!"
+    normed = {cur._norm(t) for t in trained}
+    assert not [r["query"] for r in suite if cur._norm(r["query"]) in normed]
     # wordings and entities reserved for the held-out split never reach training
     text = "\n".join(trained)
     for phrase in ("farmer keeps", "km every day", "work in groups of", "gets a discount of", "tulips grow",
@@ -83,6 +86,17 @@ def test_recipe_overrides_are_checked():
         load_recipe("starter", ["nosuch.max_steps=3"])
     with pytest.raises(UserError, match="No recipe named"):
         load_recipe("nosuch")
+
+
+def test_a_relative_curriculum_dir_is_read_next_to_the_recipe_file(tmp_path, monkeypatch):
+    from studio.starter.recipe import curriculum_folder, load_recipe
+
+    (tmp_path / "mine").mkdir()
+    text = (cur.data_dir().parent / "starter.yaml").read_text(encoding="utf-8")
+    (tmp_path / "mine" / "r.yaml").write_text("curriculum_dir: data\n" + text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # another folder than the recipe's
+    assert curriculum_folder(load_recipe(str(tmp_path / "mine" / "r.yaml"))) == tmp_path / "mine" / "data"
+    assert curriculum_folder(load_recipe("starter")) == cur.data_dir()
 
 
 def test_recipe_run_rejects_an_unknown_stage_before_starting(studio):
