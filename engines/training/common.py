@@ -251,6 +251,17 @@ def lora_config(r: int, alpha: int, dropout: float, target_modules, task_type: s
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type=task_type, bias="none")
 
 
+def open_adapter(model, adapter_path: str | os.PathLike):
+    """`model` with the LoRA adapter at `adapter_path` on it, trainable: training continues from
+    its weights (its own rank and target modules apply, not the config's)."""
+    from peft import PeftModel
+
+    if not (Path(adapter_path) / "adapter_config.json").exists():
+        raise TrainingError(f"{adapter_path} is not a LoRA adapter folder (no adapter_config.json)",
+                            hint="pick an adapter the studio trained, or start from the base")
+    return PeftModel.from_pretrained(model, str(adapter_path), is_trainable=True)
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """A job's training file, all rows; a bad line fails the job as FILE:LINE."""
     from engines.jsonl import json_lines

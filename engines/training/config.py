@@ -41,6 +41,8 @@ class TrainingConfig:
     output_dir: str = field(default="output/adapter", metadata={"help": "Where the finished adapter is written (relative paths: inside the job folder)."})
     checkpoint_dir: str = field(default="checkpoints", metadata={"help": "Where checkpoint-<step> folders go; Resume reads the newest."})
     resume_from: str = field(default="", metadata={"help": "A checkpoint folder to continue from (optimizer and scheduler state included)."})
+    adapter_path: str = field(default="", metadata={"help": "A LoRA adapter to start from and keep training (an earlier SFT, DPO or GRPO "
+                                                            "fine-tune; its rank and modules apply); empty: a new LoRA on the base."})
     # -- chat template: one for training and inference --
     chat_template: str = field(default="gemma", metadata={"help": "gemma | chatml | llama3 | model (the base model's own). "
                                                                   "Saved with the adapter, so inference uses the template training used."})

@@ -22,15 +22,14 @@ from engines.training.monitors import MonitorConfig
 
 @dataclass
 class PreferenceConfig(TrainingConfig):
-    """What the reward-model, DPO and GRPO configs add to TrainingConfig: a starting adapter,
-    the reward-hacking monitors, and the defaults they share."""
+    """What the reward-model, DPO and GRPO configs add to TrainingConfig: the reward-hacking
+    monitors, and the defaults they share."""
 
     lora_dropout: float = method_default("lora_dropout", 0.0, "0 keeps policy and reference log-probs comparable.")
     learning_rate: float = method_default("learning_rate", 5e-5, "Preference methods want ~4x less than SFT.")
     lr_scheduler: str = method_default("lr_scheduler", "constant")
     eval_fraction: float = method_default("eval_fraction", 0.1, "Preference methods measure held-out pairs before and after training.")
 
-    adapter_path: str = field(default="", metadata={"help": "A LoRA adapter to start from (an SFT fine-tune); empty: start from the base."})
     monitors: Any = field(default="", metadata={"help": "Reward-hacking monitor settings, as key=value pairs or JSON, e.g. "
                           "'stop_on_warning=true, sample_every=10, length_growth=2' (see MonitorConfig in engines/training/monitors.py)."})
 
@@ -213,7 +212,7 @@ def load_split(cfg: PreferenceConfig, base: Path, make):
 def load_policy(cfg: PreferenceConfig, emit):
     """(model, tokenizer, info, peft_config or None): with a starting adapter the model is a
     trainable PeftModel and no new LoRA is made; otherwise trl adds the LoRA from peft_config."""
-    from engines.training.common import ensure_hf_base, lora_config
+    from engines.training.common import ensure_hf_base, lora_config, open_adapter
 
     emit("log", message=f"loading base model {cfg.base_model_path}" + (f" with adapter {cfg.adapter_path}" if cfg.adapter_path else ""))
     ensure_hf_base(cfg.base_model_path, cfg.base_gguf, emit)
@@ -222,13 +221,7 @@ def load_policy(cfg: PreferenceConfig, emit):
         precision=cfg.precision, qlora=cfg.qlora, gradient_checkpointing=cfg.gradient_checkpointing,
     )
     if cfg.adapter_path:
-        from peft import PeftModel
-
-        if not (Path(cfg.adapter_path) / "adapter_config.json").exists():
-            raise TrainingError(f"{cfg.adapter_path} is not a LoRA adapter folder (no adapter_config.json)",
-                                hint="pick an adapter the studio trained, or start from the base")
-        model = PeftModel.from_pretrained(model, cfg.adapter_path, is_trainable=True)
-        return model, tokenizer, info, None
+        return open_adapter(model, cfg.adapter_path), tokenizer, info, None
     return model, tokenizer, info, lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules)
 
 

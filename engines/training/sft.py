@@ -31,6 +31,7 @@ from engines.training.common import (
     ensure_hf_base,
     load_base,
     lora_config,
+    open_adapter,
     make_callback,
     read_jsonl,
     run_result,
@@ -110,7 +111,11 @@ def run_sft(cfg: SFTJobConfig, emit: Emit, should_stop: ShouldStop, *, workdir: 
     elif cfg.eval_fraction > 0 and len(train_ds) >= 4:
         split = train_ds.train_test_split(test_size=cfg.eval_fraction, seed=cfg.seed)
         train_ds, eval_ds = split["train"], split["test"]
-    model = get_peft_model(model, lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules))
+    if cfg.adapter_path:  # keep training an earlier fine-tune (a curriculum in stages)
+        emit("log", message=f"starting from the adapter {cfg.adapter_path}")
+        model = open_adapter(model, cfg.adapter_path)
+    else:
+        model = get_peft_model(model, lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     world = world_size()
     emit("log", message=f"{info['device']} · {info['precision']} · world {world} process(es) · {info['parameters']:,} parameters, "
@@ -148,7 +153,8 @@ def run_sft(cfg: SFTJobConfig, emit: Emit, should_stop: ShouldStop, *, workdir: 
         return result
 
     # -- save --
-    meta = {"method": "sft", "chat_template_name": cfg.chat_template, "config": cfg.to_dict(), "base_model_path": cfg.base_model_path}
+    meta = {"method": "sft", "chat_template_name": cfg.chat_template, "config": cfg.to_dict(), "base_model_path": cfg.base_model_path,
+            "parent_adapter_path": cfg.adapter_path or None}
     save_result(trainer, tokenizer, out_dir, template_training, meta, result, emit)
     return result
 

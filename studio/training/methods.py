@@ -66,6 +66,32 @@ def get_method(name: str) -> Method:
         raise UserError(f"Unknown training method {name!r}", hint="one of " + ", ".join(METHODS)) from None
 
 
+# ---- a starting adapter -------------------------------------------------------------------------
+def adapter_model(studio, name: str):
+    m = studio.registry.get(name)
+    if m.kind != "adapter" or m.format != "peft":
+        raise UserError(f"{m.name!r} is a {m.kind} ({m.format}), not a LoRA adapter the studio trained",
+                        hint="see `studio models list --kind adapter`")
+    return m
+
+
+def starting_adapter(studio, plan: dict) -> dict:
+    """A method's `prepare` for `--adapter`: training continues from that adapter (SFT in stages;
+    for DPO and GRPO its frozen copy is also the reference). Checked: a trained LoRA adapter of
+    the chosen base, not a reward model."""
+    if not plan.get("adapter"):
+        return {}
+    m = adapter_model(studio, plan["adapter"])
+    if (m.meta or {}).get("method") == "reward":
+        raise UserError(f"{m.name!r} is a reward model; training starts from a base or an SFT/DPO/GRPO adapter",
+                        hint="use the reward model as a GRPO reward: --set rewards=... with reward_model")
+    if m.parent_id is not None and m.parent_id != plan["base_model_id"]:
+        parent = studio.registry.get(m.parent_id)
+        raise UserError(f"Adapter {m.name!r} was trained on {parent.name!r}, not on the chosen base",
+                        hint=f"pick --base {parent.name!r}")
+    return {"adapter_path": m.path}
+
+
 # ---- config fields -----------------------------------------------------------------------------
 def field_help(config_cls: type) -> list[dict[str, Any]]:
     """Each config field as {name, type, default, help}, for the Advanced panel and --set."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.errors import UserError
-from studio.training.methods import register_method
+from studio.training.methods import adapter_model, register_method, starting_adapter
 
 # Presets are data: the overrides each applies to the method's config dataclass.
 _COMMON = {
@@ -67,33 +67,6 @@ def _config(kind: str):
     return GRPOJobConfig
 
 
-def _adapter_model(studio, name: str):
-    m = studio.registry.get(name)
-    if m.kind != "adapter" or m.format != "peft":
-        raise UserError(f"{m.name!r} is a {m.kind} ({m.format}), not a LoRA adapter the studio trained",
-                        hint="see `studio models list --kind adapter`")
-    return m
-
-
-def _check_lineage(studio, adapter, base_model_id: int) -> None:
-    if adapter.parent_id is not None and adapter.parent_id != base_model_id:
-        parent = studio.registry.get(adapter.parent_id)
-        raise UserError(f"Adapter {adapter.name!r} was trained on {parent.name!r}, not on the chosen base",
-                        hint=f"pick --base {parent.name!r}")
-
-
-def _prepare_policy(studio, plan: dict) -> dict:
-    """The starting adapter of DPO / GRPO (its frozen copy is the reference)."""
-    if not plan.get("adapter"):
-        return {}
-    m = _adapter_model(studio, plan["adapter"])
-    if (m.meta or {}).get("method") == "reward":
-        raise UserError(f"{m.name!r} is a reward model; a policy starts from a base or an SFT/DPO/GRPO adapter",
-                        hint="use the reward model as a GRPO reward: --set rewards=... with reward_model")
-    _check_lineage(studio, m, plan["base_model_id"])
-    return {"adapter_path": m.path}
-
-
 def _prepare_reward(studio, plan: dict) -> dict:
     if plan.get("adapter"):
         raise UserError("A reward model is trained from a base model, not from an adapter",
@@ -106,7 +79,7 @@ def _prepare_grpo(studio, plan: dict) -> dict:
     from engines.training.grpo import parse_rewards_text
     from studio.models.hf_cache import hf_dir_for
 
-    out = _prepare_policy(studio, plan)
+    out = starting_adapter(studio, plan)
     rewards = plan["config"].get("rewards")
     if isinstance(rewards, str):
         rewards = parse_rewards_text(rewards)
@@ -149,7 +122,7 @@ def _heldout_ratings(studio, rm) -> str | None:
 
 
 def _reward_model(studio, name: str):
-    m = _adapter_model(studio, name)
+    m = adapter_model(studio, name)
     if (m.meta or {}).get("method") != "reward":
         raise UserError(f"{m.name!r} is not a reward model (it was trained with {(m.meta or {}).get('method', 'unknown')})",
                         hint="train one with `studio train reward` on a preference dataset")
@@ -193,7 +166,7 @@ register_method(
 )
 register_method(
     "dpo", "DPO (direct preference optimisation)", ("preference",), _config("dpo"),
-    presets=DPO_PRESETS, prepare=_prepare_policy,
+    presets=DPO_PRESETS, prepare=starting_adapter,
     description="Move the model toward the chosen answers and away from the rejected ones, against a frozen reference.",
 )
 register_method(

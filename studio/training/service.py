@@ -293,6 +293,9 @@ class TrainingService:
             raise UserError(f"Unknown config format {fmt!r}", hint="studio or trl")
         if job.kind != "sft":
             raise UserError("The trl CLI export covers SFT jobs", hint="use --format studio for this job")
+        if cfg.get("adapter_path"):
+            raise UserError(f"Job {job_id} continues an adapter, which trl's CLI cannot start from",
+                            hint="use --format studio: engines.training.sft runs it under accelerate launch too")
         template_path = job_dir / "chat_template.training.jinja"
         job_dir.mkdir(parents=True, exist_ok=True)
         from studio.home import atomic_write_text

@@ -5,12 +5,13 @@
 
 The config (`SFTJobConfig`), its presets (engines/training/presets/*.yaml) and the training
 loop live in engines.training.sft; this module registers the method, first in the list.
+With `--adapter NAME` (or a recipe stage after another) it keeps training that adapter.
 """
 
 from __future__ import annotations
 
 from engines.training.sft import SFTJobConfig
-from studio.training.methods import register_method
+from studio.training.methods import register_method, starting_adapter
 
 register_method(
     "sft",
@@ -18,4 +19,5 @@ register_method(
     ("sft",),
     SFTJobConfig,
     description="Teach the format, the interaction norms and the domain voice from example conversations.",
+    prepare=starting_adapter,  # --adapter: keep training an earlier fine-tune
 )

@@ -184,12 +184,34 @@ def test_cli_train_sft_waits_and_registers_the_adapter_with_lineage(st):
     assert job.result["adapter_dir"] == adapter.path and job.result["model_id"] == adapter.id
     assert len([e for e in st.jobs.events(job_id, types=("progress",)) if "loss" in e]) == 5
 
+    # `--adapter`: a second SFT stage keeps training that adapter (it was silently ignored before)
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = main(["train", "sft", "--home", str(st.home.root), "--base", "tiny", "--dataset", "adds", "--template", "gemma",
+                     "--adapter", out["adapter"], "--steps", "2", "--set", "learning_rate=0.005", "--set", "max_length=64",
+                     "--set", "lora_dropout=0", "--wait", "--json"])
+    second = json.loads(buf.getvalue().strip().splitlines()[-1])
+    assert code == 0 and second["state"] == "succeeded", second
+    assert st.registry.get(second["adapter"]).meta["config"]["adapter_path"] == adapter.path
+    assert second["metrics"]["first_loss"] < out["metrics"]["first_loss"] - 0.3  # it starts where the first ended
+    with pytest.raises(UserError, match="not a LoRA adapter the studio trained"):
+        TrainingService(st).launch(TrainingService(st).plan("sft", base="tiny", dataset="adds", adapter="tiny"))
+
 
 def test_cli_refuses_a_wrong_kind_with_exit_2(st, capsys):
     from studio.cli import main
 
     code = main(["train", "sft", "--home", str(st.home.root), "--base", "tiny", "--dataset", "pairs", "--json"])
     assert code == 2 and "preference" in capsys.readouterr().err
+
+
+def test_trl_export_refuses_a_job_that_continues_an_adapter(st):
+    svc = TrainingService(st)
+    job_id = st.jobs.submit("sft", {**svc.plan("sft", base="tiny", dataset="adds")["config"], "base_model_path": "/m",
+                                    "train_file": "/d/train.jsonl", "adapter_path": "/a/adapter"})
+    with pytest.raises(UserError, match="continues an adapter"):
+        svc.export_config(job_id, "trl")
+    assert "adapter_path: /a/adapter" in svc.export_config(job_id, "studio")
 
 
 def test_trl_export_is_a_config_trls_own_parser_accepts(st):

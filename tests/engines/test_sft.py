@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engines.training.common import TrainingError, train_with_recovery, verify_template
+from engines.training.common import ADAPTER_META, TrainingError, train_with_recovery, verify_template
 from engines.training.presets import load_presets
 from engines.training.sft import SFTJobConfig, run_sft
 
@@ -125,6 +125,33 @@ def test_training_lowers_loss_changes_lora_weights_and_output(tmp_path, tiny_dir
         return sum(logp[0, i - 1, ids[0, i]].item() for i in range(n_prompt, ids.shape[1]))
 
     assert answer_logprob(tuned) > answer_logprob(base) + 1.0
+
+
+def test_training_continues_from_a_starting_adapter(tmp_path, tiny_dir):
+    """adapter_path: a second SFT stage starts from the first one's weights (a curriculum in stages)."""
+    from safetensors.torch import load_file
+
+    for d in "abc":
+        (tmp_path / d).mkdir()
+    first_events = Events()
+    first = run_sft(make_cfg(tmp_path / "a", tiny_dir, lora_r=8, lora_alpha=16, max_steps=12), first_events, lambda: False)
+    fresh_loss = [e["loss"] for e in first_events.of("progress")][0]
+    events = Events()
+    cont = run_sft(make_cfg(tmp_path / "b", tiny_dir, adapter_path=first["adapter_dir"], max_steps=3), events, lambda: False)
+    cont_loss = [e["loss"] for e in events.of("progress")][0]
+    # it starts where the first run ended, not from a fresh LoRA on the base
+    assert cont_loss < fresh_loss - 0.3, (cont_loss, fresh_loss)
+    assert any("starting from the adapter" in e["message"] for e in events.of("log"))
+    # the starting adapter's rank applies (the config's default is 16), and training moved its weights
+    saved = json.loads((Path(cont["adapter_dir"]) / "adapter_config.json").read_text())
+    assert saved["r"] == 8
+    before = load_file(f"{first['adapter_dir']}/adapter_model.safetensors")
+    after = load_file(f"{cont['adapter_dir']}/adapter_model.safetensors")
+    assert before.keys() == after.keys() and any((before[k] - after[k]).abs().sum() > 0 for k in before)
+    meta = json.loads((Path(cont["adapter_dir"]) / ADAPTER_META).read_text())
+    assert meta["parent_adapter_path"] == first["adapter_dir"]  # the lineage names the starting adapter
+    with pytest.raises(TrainingError, match="not a LoRA adapter folder"):
+        run_sft(make_cfg(tmp_path / "c", tiny_dir, adapter_path=str(tmp_path)), Events(), lambda: False)
 
 
 def test_adapter_carries_the_inference_form_of_the_training_template(tmp_path, tiny_dir):

@@ -19,13 +19,14 @@ from engines.training.sft import SFTJobConfig
 SHARED = {
     "base_model_path": "", "base_gguf": "", "train_file": "", "eval_file": "",
     "output_dir": "output/adapter", "checkpoint_dir": "checkpoints", "resume_from": "",
+    "adapter_path": "",  # moved here from the preference methods when SFT learned to continue an adapter
     "chat_template": "gemma", "chat_template_text": "",
     "lora_r": 16, "lora_alpha": 32, "target_modules": "all-linear",
     "warmup_steps": 0, "epochs": 1.0, "max_steps": -1, "gradient_accumulation_steps": 1, "max_length": 512,
     "seed": 42, "eval_steps": 0, "save_steps": 50, "keep_checkpoints": 2, "logging_steps": 1,
     "precision": "auto", "gradient_checkpointing": False, "qlora": False,
 }
-PREFERENCE = {"adapter_path": "", "monitors": "", "lora_dropout": 0.0, "lr_scheduler": "constant", "batch_size": 4, "eval_fraction": 0.1}
+PREFERENCE = {"monitors": "", "lora_dropout": 0.0, "lr_scheduler": "constant", "batch_size": 4, "eval_fraction": 0.1}
 DEFAULTS = {
     SFTJobConfig: {
         **SHARED, "lora_dropout": 0.05, "learning_rate": 2e-4, "lr_scheduler": "cosine", "batch_size": 4, "eval_fraction": 0.0,
