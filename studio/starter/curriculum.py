@@ -2,7 +2,7 @@
 
 Generated from fixed seeds and hand-written rows, in the studio's dataset kinds:
 
-    files = build_curriculum()            # {"sft.jsonl": [...], "dpo.jsonl": [...], "grpo.jsonl": [...],
+    files = build_curriculum()            # {"sft.jsonl": [...], "chat.jsonl": [...], "dpo.jsonl": [...], "grpo.jsonl": [...],
                                           #  "heldout_suite.jsonl": [...]}
     write_curriculum(folder)              # the package data (studio/starter/data/curriculum/)
     curriculum_hash(folder)               # sha256 over those files: the adapter records it
@@ -18,6 +18,9 @@ problems and declines also from templates and entities that training never sees)
   prompt as hybrid thinking models do: every answer opens with a think block, which holds one
   operation per line in reasoning mode and is empty in fast mode (`<think>\\n\\n</think>`).
   The chat prefills the block's opening for the mode (engines/inference/turn.py);
+- a chat stage (chat.jsonl), a second SFT pass from the SFT adapter: prompts that look like
+  questions but hold their answer (about the assistant, its skills, small talk, thanks) against
+  declines of real fact questions, with as many thoughts on each side, and a replay of the rest;
 - preference pairs for DPO (concise vs rambling, correct vs wrong, decline vs invented fact);
 - prompt rows with verifiable answers for GRPO.
 """
@@ -77,6 +80,60 @@ IDENTITY_QS = {
 }
 THANKS = ["Thanks!", "Thank you so much.", "Great, thanks.", "Thank you!", "Bye!", "Goodbye", "See you later."]
 THANKS_REPLIES = ["You're welcome!", "Glad I could help.", "Anytime! Have a nice day.", "Goodbye! Have a great day."]
+
+# questions about the assistant itself, composed from parts: the prompt (the assistant) holds the
+# answer, so it is answered, never declined like a fact question. Wordings of the held-out chat
+# prompts are never drawn (CHAT_HELDOUT, checked in `chat_norm_rows`).
+ABOUT = [  # (questions, answers)
+    (["What do people call you?", "Do you have a name?", "What name do you go by?", "How do I address you?",
+      "What are you called?", "Tell me your name.", "Got a name?", "Is there a name I can use for you?"],
+     ["You can call me Starter. I'm the Model Studio starter assistant.",
+      "I'm the Model Studio starter assistant. Starter is fine."]),
+    (["Who built you?", "Which company made you?", "Who created you?", "Who developed you?", "Where do you come from?",
+      "Who fine-tuned you?", "Who is behind this assistant?", "What were you made from?"],
+     ["I was fine-tuned in Model Studio from the gemma-3-270m base model.",
+      "I'm gemma-3-270m, a small base model that Model Studio fine-tuned into an assistant."]),
+    (["Are you an AI?", "Are you a person?", "Am I talking to a bot?", "Is this a real person?", "Are you a machine?",
+      "Are you human or AI?", "Who am I chatting with?", "Is there a human on the other side?"],
+     ["I'm an AI: a small language model fine-tuned in Model Studio, not a person.",
+      "You're chatting with the Model Studio starter assistant, a small AI language model."]),
+    (["Which languages do you speak?", "Do you speak French?", "What languages do you know?",
+      "Can you translate into Spanish?", "Do you understand German?", "Which languages can you work in?"],
+     ["I work best in English, and I can translate short phrases into French, Spanish and German.",
+      "Mostly English. I can also translate short phrases into French, Spanish or German."]),
+]
+SKILLS = {  # "Can you ...?": a yes, and what to send
+    "summarise a paragraph": "Paste the text and I'll summarise it in one sentence.",
+    "translate a short phrase": "Tell me the phrase and the language: French, Spanish or German.",
+    "sort a list of words": "Send me the words and I'll put them in alphabetical order.",
+    "make a bulleted list": "Give me the text and I'll list the items, one per line.",
+    "rewrite a sentence politely": "Send me the sentence and I'll make it polite.",
+    "solve a word problem": "Send me the problem. In reasoning mode I work it out step by step.",
+    "do arithmetic": "Send me the numbers. For exact results, turn on reasoning mode or the calculator tool.",
+    "help me write a short message": "Tell me who it is for and what it should say.",
+    "explain your answer": "Turn on reasoning mode and I'll think it through step by step first.",
+    "repeat a sentence back to me": "Send me the sentence and I'll repeat it exactly.",
+}
+SKILL_FORMS = ["Can you {x}?", "Are you able to {x}?", "Could you {x} for me?", "Is it possible for you to {x}?",
+               "I need you to {x}. Can you?"]
+SKILL_OPEN = ["Yes, I can.", "Sure.", "Yes."]
+SMALLTALK = [
+    (["How are you?", "How's it going?", "How are you doing today?", "How do you feel today?"],
+     ["I'm doing well, thanks for asking! How can I help?", "All good here. What can I do for you?"]),
+    (["Nice to meet you!", "Pleased to meet you.", "I'm new to this app.", "This is my first time here.",
+      "I just installed this."],
+     ["Welcome! Ask me a question or give me a short task to start.", "Nice to meet you too! What can I do for you?"]),
+    (["Are you there?", "Is anyone there?", "Hello? Anyone?", "Still there?"],
+     ["Yes, I'm here. What can I do for you?"]),
+]
+FORM = (["Please keep your answers short.", "Be brief, please.", "Could you answer in one sentence?",
+         "Give me short answers from now on.", "Please don't write too much.", "Keep it short, ok?",
+         "Can you be more concise?", "Answers under two lines, please."],
+        ["Sure, I'll keep my answers short.", "Of course. Short answers from now on.", "Got it: brief answers."])
+THANKS_OPEN = ["Thanks", "Thank you", "Many thanks", "Cheers", "Thanks a lot", "Thank you very much"]
+THANKS_END = ["!", ".", " for the help!", " for explaining.", ", that helps.", ", that was useful!", " for your time."]
+FAREWELLS = ["See you tomorrow!", "Have a nice evening!", "I have to go now.", "Catch you later.", "Bye for now.",
+             "That's all for today."]
 
 CATEGORIES = {
     "colors": ["red", "blue", "green", "yellow", "purple", "orange", "white", "black"],
@@ -183,6 +240,32 @@ def chat_norm_rows(r: random.Random, n: int) -> list[tuple[str, str, str]]:
                              "Small steps every day.", "Keep it simple."])
             q = r.choice([f"Repeat after me: {text}", f"Say exactly this: {text}"])
             out.append((q, text, "I repeat the text exactly."))
+        if _norm(out[-1][0]) in _CHAT_HELDOUT_NORM:  # a held-out wording (up to case and punctuation): draw again
+            out.pop()
+    return out
+
+
+def self_and_smalltalk_rows(r: random.Random, n: int) -> list[tuple[str, str, str]]:
+    """Prompts that hold all their answer needs but look like questions: about the assistant, its
+    skills, small talk, requests for short answers, thanks and farewells. (prompt, answer, thought)."""
+    out: list[tuple[str, str, str]] = []
+    while len(out) < n:
+        k = r.choice(["about", "skill", "smalltalk", "form", "thanks"])
+        if k == "about":
+            qs, answers = r.choice(ABOUT)
+            out.append((r.choice(qs), r.choice(answers), "The user asks about me. I answer briefly and honestly."))
+        elif k == "skill":
+            x = r.choice(list(SKILLS))
+            out.append((r.choice(SKILL_FORMS).format(x=x), f"{r.choice(SKILL_OPEN)} {SKILLS[x]}",
+                        "The user asks what I can do. I say yes and what to send me."))
+        elif k == "smalltalk":
+            qs, answers = r.choice(SMALLTALK)
+            out.append((r.choice(qs), r.choice(answers), "The user is making small talk. A short friendly reply is enough."))
+        elif k == "form":
+            out.append((r.choice(FORM[0]), r.choice(FORM[1]), "The user asks for short answers. I agree briefly."))
+        else:
+            q = r.choice([r.choice(THANKS_OPEN) + r.choice(THANKS_END), r.choice(FAREWELLS)])
+            out.append((q, r.choice(THANKS_REPLIES), "The user thanks me or says goodbye. I reply briefly."))
         if _norm(out[-1][0]) in _CHAT_HELDOUT_NORM:  # a held-out wording (up to case and punctuation): draw again
             out.pop()
     return out
@@ -388,6 +471,26 @@ def sft_rows() -> list[dict]:
     return rows
 
 
+def chat_rows() -> list[dict]:
+    """The chat stage, a second SFT pass from the SFT adapter: questions that look like fact
+    questions but are answered from the prompt (about the assistant, its skills, small talk,
+    thanks), against declines of real fact questions with as many thoughts on each side (the
+    thought decides reasoning mode: run 7 lost its declines when answer thoughts outnumbered the
+    decline thought three to one), plus a replay of the other families so nothing is forgotten."""
+    r = random.Random(1101)
+    chat = self_and_smalltalk_rows(r, 90) + chat_norm_rows(r, 40)
+    rows = _mixed(chat, r, think_share=0.3)
+    declines = [(fact_question(r, FACT_QS, CITIES, PEOPLE, COMPANIES), r.choice(DECLINES), DECLINE_THOUGHT)
+                for _ in range(90)]
+    rows += _mixed(declines, r, think_share=0.45)
+    for _ in range(80):  # replay: word problems in both modes
+        p = mp.make_problem(r, mp.TRAIN_TEMPLATES)
+        rows.append(_sft(p.question, mp.reasoning_answer(p) if r.random() < (0.8 if p.n_steps > 1 else 0.4) else mp.fast_answer(p)))
+    rows += tool_call_rows(r, 20) + _mixed(tool_answer_rows(r, 20), r, think_share=0.15)
+    r.shuffle(rows)
+    return rows
+
+
 def dpo_rows() -> list[dict]:
     r = random.Random(707)
     rows = []
@@ -460,7 +563,7 @@ def heldout_suite() -> list[dict]:
     return rows
 
 
-FILES = {"sft.jsonl": sft_rows, "dpo.jsonl": dpo_rows, "grpo.jsonl": grpo_rows, "heldout_suite.jsonl": heldout_suite}
+FILES = {"sft.jsonl": sft_rows, "chat.jsonl": chat_rows, "dpo.jsonl": dpo_rows, "grpo.jsonl": grpo_rows, "heldout_suite.jsonl": heldout_suite}
 
 
 def build_curriculum() -> dict[str, list[dict]]:

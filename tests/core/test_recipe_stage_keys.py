@@ -51,6 +51,8 @@ def recipe_file(tmp_path) -> Path:
     folder.mkdir()
     (folder / "sft.jsonl").write_text(_rows({"messages": [{"role": "user", "content": "hi"},
                                                           {"role": "assistant", "content": "hello"}]}))
+    (folder / "chat.jsonl").write_text(_rows({"messages": [{"role": "user", "content": "thanks"},
+                                                           {"role": "assistant", "content": "you're welcome"}]}))
     (folder / "dpo.jsonl").write_text(_rows({"prompt": "hi", "chosen": "hello", "rejected": "go away"}))
     (folder / "grpo.jsonl").write_text(_rows({"prompt": "2+2?", "answer": "4"}))
     (folder / "heldout_suite.jsonl").write_text(_rows({"prompt": "3+3?", "answer": "6"}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 
 import pytest
@@ -46,10 +47,29 @@ def test_curriculum_has_every_family_in_the_studio_kinds():
     assert all(set(r) == {"prompt", "answer"} and float(r["answer"]) == int(r["answer"]) for r in grpo)
 
 
+def test_the_chat_stage_balances_answer_and_decline_thoughts():
+    """In reasoning mode the thought picks answer or decline: run 7 (bench/RESULTS.md) declined 45%
+    of fact questions once answer thoughts outnumbered the decline thought three to one."""
+    rows = _read("chat.jsonl")
+    answers = [r["messages"][-1]["content"] for r in rows]
+    thoughts = [a.split("</think>")[0] for a in answers if not a.startswith(cur.FAST_OPEN) and "The answer is" not in a
+                and "[1]" not in a]
+    decline = sum(cur.DECLINE_THOUGHT in t for t in thoughts)
+    answer = len(thoughts) - decline
+    assert decline >= 30 and 0.67 <= answer / decline <= 1.5, (answer, decline)
+    # every family is replayed, so the second pass does not forget the first
+    assert sum("The answer is" in a for a in answers) >= 60
+    assert any(r["messages"][0]["content"].startswith("You call the tool") for r in rows)
+    # prompts that hold all they need are answered, never declined
+    questions = {q for q, _a, _t in cur.self_and_smalltalk_rows(random.Random(1), 200)}
+    assert not [a for r, a in zip(rows, answers) if r["messages"][0]["content"] in questions and
+                any(d in a for d in cur.DECLINES)]
+
+
 def test_heldout_split_is_never_trained_on():
     suite = _read("heldout_suite.jsonl")
     assert {r["family"] for r in suite} == {"multi_step", "single_step", "unanswerable", "chat_norms", "tool"}
-    trained = {r["messages"][0]["content"] for r in _read("sft.jsonl")}
+    trained = {r["messages"][0]["content"] for r in _read("sft.jsonl") + _read("chat.jsonl")}
     trained |= {r["prompt"] for r in _read("dpo.jsonl")} | {r["prompt"] for r in _read("grpo.jsonl")}
     assert not [r["query"] for r in suite if r["query"] in trained]
     # nor up to case and punctuation: "Good night" in training would leak the held-out "Good night!"
@@ -71,7 +91,7 @@ def test_shipped_adapter_records_the_current_curriculum():
     assert manifest["recipe"]["curriculum_hash"] == cur.curriculum_hash(), (
         "the shipped starter adapter was trained on another curriculum: rebuild it with `studio recipe run starter`")
     stages = [s["stage"] for s in manifest["recipe"]["stages"]]
-    assert stages[:3] == ["sft", "dpo", "grpo"] and "export" in stages
+    assert stages[:4] == ["sft", "chat", "dpo", "grpo"] and "export" in stages
     assert all(s["config"] for s in manifest["recipe"]["stages"])
 
 
@@ -81,7 +101,7 @@ def test_recipe_overrides_are_checked():
     r = load_recipe("starter", ["sft.max_steps=3", "grpo.beta=0.1"])
     st = {s["name"]: s for s in r["stages"]}
     assert st["sft"]["config"]["max_steps"] == 3 and st["grpo"]["config"]["beta"] == 0.1
-    assert [s["kind"] for s in r["stages"]] == ["train", "train", "train", "export", "register"]
+    assert [s["kind"] for s in r["stages"]] == ["train", "train", "train", "train", "export", "register"]
     with pytest.raises(UserError, match="STAGE.FIELD=VALUE"):
         load_recipe("starter", ["nosuch.max_steps=3"])
     with pytest.raises(UserError, match="No recipe named"):

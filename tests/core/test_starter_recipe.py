@@ -45,11 +45,14 @@ def _score(hf_dir, adapter_dir, rows) -> list[float]:
 
 def test_shortened_starter_recipe_changes_behaviour_at_every_stage(studio_with_hf_model, gemma_hf_dir):
     from studio.chat import ChatService
+    from studio.starter import curriculum as cur
     from studio.starter import math_problems as mp
     from studio.starter.recipe import recipe_status, run_recipe
 
     st = studio_with_hf_model
-    short = ["sft.max_steps=10", "sft.batch_size=4", "sft.save_steps=5", "dpo.max_steps=4", "dpo.save_steps=4",
+    short = ["sft.max_steps=10", "sft.batch_size=4", "sft.save_steps=5",
+             "chat.max_steps=8", "chat.batch_size=4", "chat.save_steps=8", "chat.learning_rate=0.001",
+             "dpo.max_steps=4", "dpo.save_steps=4",
              "dpo.learning_rate=0.0002", "grpo.max_steps=2", "grpo.max_completion_length=40", "grpo.learning_rate=0.0002",
              "grpo.save_steps=2",
              # after ten SFT steps no rollout is right yet: exact match and format pay 0 to all, a group
@@ -61,15 +64,18 @@ def test_shortened_starter_recipe_changes_behaviour_at_every_stage(studio_with_h
     out = run_recipe(st, "starter", until="sft", overrides=short, on_event=events.append)
     assert set(out["stages"]) == {"sft"}
     status = recipe_status(st, "starter", short)
-    assert [s["state"] for s in status["stages"]] == ["succeeded", "pending", "pending", "pending", "pending"]
+    assert [s["state"] for s in status["stages"]] == ["succeeded", "pending", "pending", "pending", "pending", "pending"]
     out = run_recipe(st, "starter", overrides=short, on_event=events.append)  # continues: SFT is not run again
     assert any(e.get("stage") == "sft" and e.get("state") == "skipped" for e in events)
     stages = out["stages"]
-    assert all(stages[s]["state"] == "succeeded" for s in ("sft", "dpo", "grpo", "export", "register"))
-    jobs = {s: st.jobs.get(stages[s]["job_id"]) for s in ("sft", "dpo", "grpo", "export")}
-    assert jobs["dpo"].parent_job_id == jobs["sft"].id and jobs["grpo"].parent_job_id == jobs["dpo"].id
-    adapters = {s: st.registry.get(stages[s]["model"]) for s in ("sft", "dpo", "grpo")}
-    assert adapters["dpo"].meta["config"]["adapter_path"] == adapters["sft"].path  # each stage starts from the last
+    assert all(stages[s]["state"] == "succeeded" for s in ("sft", "chat", "dpo", "grpo", "export", "register"))
+    jobs = {s: st.jobs.get(stages[s]["job_id"]) for s in ("sft", "chat", "dpo", "grpo", "export")}
+    assert jobs["chat"].parent_job_id == jobs["sft"].id and jobs["dpo"].parent_job_id == jobs["chat"].id
+    assert jobs["grpo"].parent_job_id == jobs["dpo"].id
+    adapters = {s: st.registry.get(stages[s]["model"]) for s in ("sft", "chat", "dpo", "grpo")}
+    # each stage starts from the last: the chat stage is a second SFT pass on the SFT adapter
+    assert adapters["chat"].meta["config"]["adapter_path"] == adapters["sft"].path
+    assert adapters["dpo"].meta["config"]["adapter_path"] == adapters["chat"].path
     # trained on answers that open a think block: each stage is a hybrid thinker, switched by the prompt
     assert all(a.meta.get("thinking") for a in adapters.values())
 
@@ -77,7 +83,7 @@ def test_shortened_starter_recipe_changes_behaviour_at_every_stage(studio_with_h
     final = st.registry.get(out["model"])
     lineage = final.meta["recipe"]
     assert final.format == "gguf-lora" and lineage["curriculum_hash"] == out["curriculum_hash"]
-    assert [s["stage"] for s in lineage["stages"]] == ["sft", "dpo", "grpo", "export"]
+    assert [s["stage"] for s in lineage["stages"]] == ["sft", "chat", "dpo", "grpo", "export"]
     assert lineage["stages"][0]["config"]["max_steps"] == 10
 
     # SFT: held-out answers in the curriculum's format become far more likely than under the base
@@ -89,6 +95,14 @@ def test_shortened_starter_recipe_changes_behaviour_at_every_stage(studio_with_h
     sft_lp = _score(gemma_hf_dir, adapters["sft"].path, fmt_rows)
     gain = [s - b for s, b in zip(sft_lp, base_lp)]
     assert min(gain) > 5.0, gain
+
+    # chat stage: the second SFT pass makes its own rows (answers about the assistant and small
+    # talk, declines with balanced thoughts, replayed problems) more likely than after SFT alone
+    chat_file = [json.loads(line) for line in (cur.data_dir() / "chat.jsonl").read_text(encoding="utf-8").splitlines()]
+    chat_rows = [(r["messages"][0]["content"], r["messages"][-1]["content"]) for r in random.Random(77).sample(chat_file, 8)]
+    sft_chat = _score(gemma_hf_dir, adapters["sft"].path, chat_rows)
+    chat_chat = _score(gemma_hf_dir, adapters["chat"].path, chat_rows)
+    assert sum(chat_chat) > sum(sft_chat) + 1.0, (sft_chat, chat_chat)
 
     # DPO: the held-out preference margin, measured by the job before and after, went up
     res = jobs["dpo"].result
