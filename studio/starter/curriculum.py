@@ -83,7 +83,7 @@ THANKS_REPLIES = ["You're welcome!", "Glad I could help.", "Anytime! Have a nice
 
 # questions about the assistant itself, composed from parts: the prompt (the assistant) holds the
 # answer, so it is answered, never declined like a fact question. Wordings of the held-out chat
-# prompts are never drawn (CHAT_HELDOUT, checked in `chat_norm_rows`).
+# prompts are never drawn (CHAT_HELDOUT; tests/core/test_starter.py checks, up to case and punctuation).
 ABOUT = [  # (questions, answers)
     (["What do people call you?", "Do you have a name?", "What name do you go by?", "How do I address you?",
       "What are you called?", "Tell me your name.", "Got a name?", "Is there a name I can use for you?"],
@@ -170,7 +170,7 @@ WORDS = ["zebra", "apple", "moon", "river", "candle", "garden", "piano", "ocean"
          "forest", "honey", "kite", "mirror"]
 
 
-# the held-out chat prompts (heldout_suite.jsonl): training never draws these wordings
+# the held-out chat prompts (heldout_suite.jsonl): training never draws these wordings (a test checks)
 CHAT_HELDOUT = ["Hello! What can you help me with?", "Hey, who am I talking to?", "Good afternoon!",
                 "List the fruits in this sentence: We ate a kiwi, a peach and a fig.",
                 "Rewrite this politely: Move your car.", "Translate \"good luck\" into French.",
@@ -189,14 +189,11 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-_CHAT_HELDOUT_NORM = {_norm(q) for q in CHAT_HELDOUT}
-
-
 def chat_norm_rows(r: random.Random, n: int) -> list[tuple[str, str, str]]:
     """(prompt, answer, a short thought for reasoning mode)."""
     out: list[tuple[str, str, str]] = []
     kinds = ["greet", "identity", "thanks", "list", "polite", "summary", "translate", "sort", "repeat"]
-    while len(out) < n:
+    for _ in range(n):
         k = r.choice(kinds)
         if k == "greet":
             out.append((r.choice(GREETINGS), r.choice(GREETING_REPLIES), "The user greets me. A short friendly reply is enough."))
@@ -240,8 +237,6 @@ def chat_norm_rows(r: random.Random, n: int) -> list[tuple[str, str, str]]:
                              "Small steps every day.", "Keep it simple."])
             q = r.choice([f"Repeat after me: {text}", f"Say exactly this: {text}"])
             out.append((q, text, "I repeat the text exactly."))
-        if _norm(out[-1][0]) in _CHAT_HELDOUT_NORM:  # a held-out wording (up to case and punctuation): draw again
-            out.pop()
     return out
 
 
@@ -249,7 +244,7 @@ def self_and_smalltalk_rows(r: random.Random, n: int) -> list[tuple[str, str, st
     """Prompts that hold all their answer needs but look like questions: about the assistant, its
     skills, small talk, requests for short answers, thanks and farewells. (prompt, answer, thought)."""
     out: list[tuple[str, str, str]] = []
-    while len(out) < n:
+    for _ in range(n):
         k = r.choice(["about", "skill", "smalltalk", "form", "thanks"])
         if k == "about":
             qs, answers = r.choice(ABOUT)
@@ -266,8 +261,6 @@ def self_and_smalltalk_rows(r: random.Random, n: int) -> list[tuple[str, str, st
         else:
             q = r.choice([r.choice(THANKS_OPEN) + r.choice(THANKS_END), r.choice(FAREWELLS)])
             out.append((q, r.choice(THANKS_REPLIES), "The user thanks me or says goodbye. I reply briefly."))
-        if _norm(out[-1][0]) in _CHAT_HELDOUT_NORM:  # a held-out wording (up to case and punctuation): draw again
-            out.pop()
     return out
 
 
@@ -448,21 +441,30 @@ def _mixed(rows: list[tuple[str, str, str]], r: random.Random, think_share: floa
     return [_sft(q, (_think(t) if r.random() < think_share else FAST_OPEN) + a) for q, a, t in rows]
 
 
+def problem_rows(r: random.Random, n: int) -> list[dict]:
+    """Word problems from the training templates: multi-step ones lean reasoning (the skill to
+    learn), single-step ones lean fast; both modes appear for each, so the prompt picks the mode."""
+    rows = []
+    for _ in range(n):
+        p = mp.make_problem(r, mp.TRAIN_TEMPLATES)
+        reasoning = r.random() < (0.8 if p.n_steps > 1 else 0.4)
+        rows.append(_sft(p.question, mp.reasoning_answer(p) if reasoning else mp.fast_answer(p)))
+    return rows
+
+
+def decline_rows(r: random.Random, n: int) -> list[tuple[str, str, str]]:
+    """Fact questions the prompt cannot answer: (question, a decline, the decline thought)."""
+    return [(fact_question(r, FACT_QS, CITIES, PEOPLE, COMPANIES), r.choice(DECLINES), DECLINE_THOUGHT) for _ in range(n)]
+
+
 def sft_rows() -> list[dict]:
     rows: list[dict] = []
     r = random.Random(101)
-    for i in range(SIZES["math"]):
-        p = mp.make_problem(r, mp.TRAIN_TEMPLATES)
-        # multi-step problems lean reasoning (the skill to learn), single-step ones lean fast;
-        # both modes appear for each, so the prompt, not the problem, picks the mode
-        reasoning = r.random() < (0.8 if p.n_steps > 1 else 0.4)
-        rows.append(_sft(p.question, mp.reasoning_answer(p) if reasoning else mp.fast_answer(p)))
+    rows += problem_rows(r, SIZES["math"])
     r = random.Random(202)
     rows += _mixed(chat_norm_rows(r, SIZES["chat"]), r)
     r = random.Random(303)
-    declines = [(fact_question(r, FACT_QS, CITIES, PEOPLE, COMPANIES), r.choice(DECLINES), DECLINE_THOUGHT)
-                for _ in range(SIZES["decline"])]
-    rows += _mixed(declines, r)
+    rows += _mixed(decline_rows(r, SIZES["decline"]), r)
     r = random.Random(404)
     rows += tool_call_rows(r, SIZES["tool_call"])
     r = random.Random(505)
@@ -480,12 +482,8 @@ def chat_rows() -> list[dict]:
     r = random.Random(1101)
     chat = self_and_smalltalk_rows(r, 90) + chat_norm_rows(r, 40)
     rows = _mixed(chat, r, think_share=0.3)
-    declines = [(fact_question(r, FACT_QS, CITIES, PEOPLE, COMPANIES), r.choice(DECLINES), DECLINE_THOUGHT)
-                for _ in range(90)]
-    rows += _mixed(declines, r, think_share=0.45)
-    for _ in range(80):  # replay: word problems in both modes
-        p = mp.make_problem(r, mp.TRAIN_TEMPLATES)
-        rows.append(_sft(p.question, mp.reasoning_answer(p) if r.random() < (0.8 if p.n_steps > 1 else 0.4) else mp.fast_answer(p)))
+    rows += _mixed(decline_rows(r, 90), r, think_share=0.45)
+    rows += problem_rows(r, 80)  # replay: word problems in both modes
     rows += tool_call_rows(r, 20) + _mixed(tool_answer_rows(r, 20), r, think_share=0.15)
     r.shuffle(rows)
     return rows
