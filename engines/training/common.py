@@ -276,10 +276,21 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
+def checkpointing_arg() -> str:
+    """TrainingArguments' name for activation checkpointing: transformers renamed
+    `gradient_checkpointing` to `activation_checkpointing` within 5.x (5.17 knows only the old)."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+
+
 def trainer_args_common(cfg, device: str, precision: str, staging: Path) -> dict[str, Any]:
     """TrainingArguments every method shares, from TrainingConfig's fields."""
     save_steps = cfg.save_steps if cfg.save_steps and cfg.save_steps > 0 else 10**9
-    return dict(
+    return {checkpointing_arg(): cfg.gradient_checkpointing} | dict(
         output_dir=str(staging),
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
@@ -298,7 +309,6 @@ def trainer_args_common(cfg, device: str, precision: str, staging: Path) -> dict
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=device == "cpu",
-        activation_checkpointing=cfg.gradient_checkpointing,
         report_to="none",
         disable_tqdm=True,
         include_num_input_tokens_seen="non_padding",
@@ -563,6 +573,23 @@ def lora_state(model) -> dict[str, Any]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
 
 
+# The oldest transformers a recipe was measured on. On an H200 image with transformers 5.17 and
+# trl 1.16, SFT ran, its loss fell, and the adapter did not fit its own rows when loaded
+# (loss 5.6 against 0.16; garbled replies), with the same base weights (bench/RESULTS.md, round 6).
+TESTED_TRANSFORMERS = "5.24"
+
+
+def old_transformers_warning(version: str) -> str | None:
+    """A warning for a transformers older than the one training was measured on, else None."""
+    from packaging.version import Version
+
+    if Version(version) >= Version(TESTED_TRANSFORMERS):
+        return None
+    return (f"transformers {version} is older than {TESTED_TRANSFORMERS}, the oldest this studio's training was "
+            f"checked on: with 5.17 an SFT run trained an adapter that did not fit its own data. "
+            f"Upgrade it (pip install -U 'transformers>={TESTED_TRANSFORMERS}') before trusting this run.")
+
+
 def run_training_job(config_cls, run_fn: Callable[..., dict[str, Any]], config: dict[str, Any], ctx, *, can_self_stop: bool = False) -> dict[str, Any]:
     """The job child's entry for every training method: paths live in the job folder.
 
@@ -573,6 +600,10 @@ def run_training_job(config_cls, run_fn: Callable[..., dict[str, Any]], config: 
     from engines.jobkit import JobStopped
 
     lower_priority()
+    import transformers
+
+    if (old := old_transformers_warning(transformers.__version__)) is not None:
+        ctx.emit("warning", monitor="environment", message=old, step=0)
     data = dict(config)
     data["checkpoint_dir"] = str(ctx.checkpoints_dir)
     data["output_dir"] = str(ctx.output_dir / "adapter")

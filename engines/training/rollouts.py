@@ -147,7 +147,7 @@ def _generate(model, trainer, tokenizer, config, batch: list[list[int]], max_new
         """Stops a row at the first "=" it writes inside the thinking (the calculator's cue)."""
 
         def __call__(self, input_ids, scores, **kw):
-            out = torch.zeros(input_ids.shape[0], dtype=torch.bool)
+            out = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
             for j, t in enumerate(input_ids[:, -1].tolist()):
                 piece = pieces.setdefault(t, tokenizer.decode([t], skip_special_tokens=False))
                 seen[j] += piece
