@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
             self.first_paint.emit(time.perf_counter())
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        self._job_timer.stop()  # a closed window stops reading the home (its folder may be gone next)
         self.settings.setValue("window/geometry", self.saveGeometry())
         for page in self._pages.values():
             closer = getattr(page, "shutdown", None)

@@ -45,6 +45,14 @@ def test_status_bar_shows_the_running_job(window, qtbot):
     assert window.job_label.text() == "No job running"
 
 
+def test_a_closed_window_stops_polling_the_home(window):
+    # its folder may be deleted next (tests delete passing tests' homes); a live timer would then
+    # raise "unable to open database file" in the event loop, once a second
+    assert window._job_timer.isActive()
+    window.close()
+    assert not window._job_timer.isActive()
+
+
 def test_window_geometry_and_page_are_remembered(qtbot, studio_with_model):
     path = str(studio_with_model.home.root / "settings.ini")
     w = MainWindow(studio_with_model, QSettings(path, QSettings.Format.IniFormat))
