@@ -4,6 +4,8 @@
 - `load_base(model_dir, template, ...)`: a Hugging Face base model + tokenizer, with the chosen
   chat template (its *training* form) installed on the tokenizer and a pad token set.
 - `lora_config(...)`: peft's LoraConfig from TrainingConfig's LoRA fields.
+- `score_labelled_positions_only()`: trl's fused LM head, on CPU, projects only the positions
+  that have a label (the loss and its gradients are the same; a step takes about 0.6x the time).
 - `StudioCallback`: a TrainerCallback that turns trainer logs into `progress` events (with every
   numeric metric, samples/s, tokens/s and an ETA), honours `should_stop()` by saving a checkpoint
   and stopping, and moves each checkpoint from the trainer's staging folder to
@@ -147,6 +149,8 @@ def load_base(
             hint="use the dequantised (converted) copy of the base, or QLoRA on a CUDA GPU",
         )
     device, precision = choose_device(precision)
+    if model_cls == "causal-lm":
+        score_labelled_positions_only()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.chat_template = resolve_template(template, template_text, tokenizer)
     if tokenizer.pad_token is None:
@@ -181,6 +185,42 @@ def load_base(
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     info = {"device": device, "precision": precision, "parameters": sum(p.numel() for p in model.parameters())}
     return model, tokenizer, info
+
+
+def score_labelled_positions_only() -> bool:
+    """Make trl's fused LM head score only the positions whose label is not -100 on CPU and MPS.
+
+    Every trl trainer the studio runs (SFT, DPO, GRPO) computes its per-token log-probabilities
+    with `add_fused_lm_head`, which projects the hidden states through the LM head in vocabulary
+    tiles. On Triton devices it projects only the labelled positions; elsewhere it projects every
+    position and masks the result, because on a compiling backend (Neuron, XLA) a varying count of
+    positions would recompile each batch. Eager CPU and MPS do not recompile, and gemma-3's LM head
+    (262,144 x 640) is about half a step's compute, spent on prompts and padding whose labels are
+    -100. The projected rows are the same either way, so the loss, its gradients and the metrics
+    are too (tests/engines/test_compact_lm_head.py); a gemma-3-270m SFT step takes about 0.6x the
+    time (bench/compact_lm_head.py, bench/RESULTS.md).
+
+    trl decides through its module-level `_use_triton(device)`; this wraps that one name in
+    `trl.trainer.utils`, leaving the kernel choice (`trl.kernels`) alone. Returns whether the
+    wrapper is in place (False when this trl has no such hook: training still works, unchanged).
+    """
+    try:
+        from trl.trainer import utils as trl_utils
+    except ImportError:
+        return False
+    decide = getattr(trl_utils, "_use_triton", None)
+    if decide is None:
+        return False
+    if getattr(decide, "studio_compact", False):
+        return True
+
+    def compact_on_eager(device) -> bool:
+        return getattr(device, "type", None) in ("cpu", "mps") or decide(device)
+
+    compact_on_eager.studio_compact = True
+    compact_on_eager.original = decide
+    trl_utils._use_triton = compact_on_eager
+    return True
 
 
 END_OF_TURN_TOKENS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>")
