@@ -587,6 +587,10 @@ class JobsPage(QWidget):
         if path:
             QDesktopServices.openUrl(QUrl.fromLocalFile(path))
 
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.shutdown()  # shown on its own (a test, a detached page): stop polling the home on close
+        super().closeEvent(event)
+
     def shutdown(self) -> None:
         self._closing = True
         self._timer.stop()

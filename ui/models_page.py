@@ -499,6 +499,10 @@ class ModelsPage(QWidget):
             self._failed(StudioError(f"Export job {j['id']} {j['state']}: {j.get('error') or ''}", hint=j.get("hint")))
         self._update_buttons()
 
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.shutdown()  # shown on its own (a test, a detached page): stop polling the home on close
+        super().closeEvent(event)
+
     def shutdown(self) -> None:
         self._timer.stop()
         if getattr(self, "_serve_dialog", None) is not None:

@@ -158,6 +158,10 @@ class TrainPage(QWidget):
             if hasattr(page, "select_job"):
                 page.select_job(job_id)
 
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.shutdown()  # shown on its own (a test, a detached page): stop polling the home on close
+        super().closeEvent(event)
+
     def shutdown(self) -> None:
         self._closing = True  # a running recipe stops waiting; its jobs resume on the next start
         self._timer.stop()
