@@ -137,8 +137,32 @@ def explain(mode: str, f: dict[str, float], parts: dict[str, float]) -> str:
     return "no math, code, logic or multi-step markers"
 
 
-def route_query(query: str, classifier: "RouterClassifier | None" = None) -> RouteDecision:
+# A bare computation: numbers, operators and these words only ("What is 3724 + 731?", "Calculate 7
+# percent of 8166"). It needs no plan, so with the calculator tool on, System 1 sends it to the tool.
+_BARE_WORDS = frozenset(
+    "what whats is are how much calculate compute evaluate work out find get the a of and by to from into "
+    "plus minus times multiplied multiply divided divide add subtract sum product difference quotient "
+    "percent percentage square squared root sqrt cube cubed power equals equal please tell me give result value".split()
+)
+
+
+def bare_computation(query: str) -> bool:
+    """True for a computation with nothing to plan: numbers and operators, no nouns of a story."""
+    q = query or ""
+    words = re.findall(r"[a-z]+", q.lower().replace("what's", "whats"))
+    f = features(q)
+    unary = any(w in ("root", "sqrt", "squared", "cubed") for w in words) or "√" in q  # one number is enough
+    operation = (f["operators"] + f["math"]) >= 1 or unary
+    return f["numbers"] >= (1 if unary else 2) and operation and all(w in _BARE_WORDS for w in words)
+
+
+def route_query(query: str, classifier: "RouterClassifier | None" = None, *, tools=()) -> RouteDecision:
+    """fast or reasoning for `query`. `tools`: the tools the turn may call; with the calculator
+    among them a bare computation goes to fast mode, where the calculator gets the digits exact
+    (thinking first only spends hidden tokens: bench/RESULTS.md, issue 11)."""
     f = features(query)
+    if "calculator" in tools and bare_computation(query):
+        return RouteDecision("fast", "a bare computation: the calculator tool does it", -1.0, "rules", f)
     score, parts = _rule_score(f)
     if classifier is not None:
         p = classifier.predict_proba(query)

@@ -254,8 +254,8 @@ class ChatService:
             if row is not None:
                 s.delete(row)
 
-    def route(self, query: str, use_classifier: bool = True) -> RouteDecision:
-        return route_query(query, self.router_classifier() if use_classifier else None)
+    def route(self, query: str, use_classifier: bool = True, tools=()) -> RouteDecision:
+        return route_query(query, self.router_classifier() if use_classifier else None, tools=tools)
 
     # ---- models ---------------------------------------------------------------------------
     def model_choices(self) -> dict:
@@ -519,7 +519,7 @@ class ChatService:
         route = None
         run_mode = mode
         if mode == "auto":
-            route = self.route(query, use_classifier=bool(st.get("use_router_classifier", True)))
+            route = self.route(query, use_classifier=bool(st.get("use_router_classifier", True)), tools=st.get("tools") or ())
             run_mode = route.mode
             emit({"type": "route", "mode": route.mode, "reason": route.reason, "source": route.source})
         if model or adapter:

@@ -221,3 +221,26 @@ def test_the_calculator_writes_exact_results_into_the_starters_thinking(studio_w
     assert not on["meta"]["budget_forced"] and on["meta"]["finish_reason"] in ("stop", "eos"), on["meta"]
     assert on["answer"].startswith("The answer is "), on["answer"]
     assert "calculator_results" not in off["stats"] and off["thinking"]
+
+
+def test_auto_with_the_calculator_on_sends_a_bare_computation_to_the_tool_without_thinking(studio_with_model):
+    """Auto: a bare computation with the calculator on runs fast and the tool does the digits
+    (thinking first spent hidden tokens for nothing: the ladder's tool rows); a word problem still
+    thinks, calculator or not."""
+    from studio.chat import ChatService
+
+    chat = ChatService(studio_with_model)
+    st = {"settings": {"temperature": 0.0, "max_tokens_fast": 64, "max_tokens_reasoning": 64, "think_budget": 96,
+                       "use_router_classifier": False, "tools": ["calculator"]}}
+    try:
+        bare = chat.run_turn_for(st, [{"role": "user", "content": "What is 2048 divided by 16?"}], mode="auto")
+        story = chat.run_turn_for(st, [{"role": "user", "content": "Leo packs 96 eggs into boxes of 12. "
+                                                                   "How many boxes does he fill?"}], mode="auto")
+    finally:
+        chat.close()
+    assert bare["mode"] == "fast" and "calculator" in bare["route_reason"], bare["meta"]["route"]
+    assert bare["stats"]["hidden_tokens"] == 0 and not bare["thinking"]
+    calls = bare["meta"]["tool_calls"]
+    assert calls and calls[0]["tool"] == "calculator" and calls[0]["result"]["result"] == "128", calls
+    assert "128" in bare["answer"], bare["answer"]
+    assert story["mode"] == "reasoning" and story["thinking"], story["meta"]["route"]

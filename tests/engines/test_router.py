@@ -63,3 +63,21 @@ def test_router_eval_counts_a_confusion_matrix():
     assert ev["n"] == len(CASES) + 1
     assert ev["confusion"]["reasoning"]["fast"] == 1  # the mislabelled greeting
     assert ev["accuracy"] == pytest.approx(len(CASES) / (len(CASES) + 1), abs=1e-3)
+
+
+# with the calculator on, a bare computation needs no plan: fast mode sends it to the tool
+@pytest.mark.parametrize("query", ["What's 412 * 38?", "Compute 90 divided by 7", "Work out 15 percent of 240.",
+                                   "Please add 1200, 55 and 8.", "square root of 729"])
+def test_with_the_calculator_on_a_bare_computation_goes_fast(query):
+    d = route_query(query, tools=["calculator", "search"])
+    assert d.mode == "fast" and "calculator" in d.reason, d
+    assert route_query(query, tools=["search"]).mode == route_query(query).mode  # no calculator: the rules decide
+
+
+@pytest.mark.parametrize("query", [
+    "A box holds 6 pencils. How many pencils are in 7 boxes?",
+    "Mia reads 12 pages a day for 5 days, then 9 more. How many pages in all?",
+    "What is 23 + 19, and why is the sum odd?",
+])
+def test_with_the_calculator_on_a_word_problem_still_thinks(query):
+    assert route_query(query, tools=["calculator"]).mode == "reasoning"
