@@ -89,7 +89,33 @@ def starting_adapter(studio, plan: dict) -> dict:
         parent = studio.registry.get(m.parent_id)
         raise UserError(f"Adapter {m.name!r} was trained on {parent.name!r}, not on the chosen base",
                         hint=f"pick --base {parent.name!r}")
-    return {"adapter_path": m.path}
+    return {"adapter_path": m.path, **adapter_lora_fields(m.path)}
+
+
+def adapter_lora_fields(path: str) -> dict[str, Any]:
+    """The LoRA shape the adapter at `path` was trained with (its adapter_config.json), as config
+    fields. A job that continues an adapter keeps that shape whatever its preset says, so its
+    config (and every lineage that shows it) records the shape that applies."""
+    import json
+    from pathlib import Path
+
+    try:
+        ac = json.loads((Path(path) / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # the job names a missing or unreadable adapter when it opens it
+    out: dict[str, Any] = {}
+    if isinstance(ac.get("r"), int):
+        out["lora_r"] = ac["r"]
+    if isinstance(ac.get("lora_alpha"), int | float):
+        out["lora_alpha"] = int(ac["lora_alpha"])
+    if isinstance(ac.get("lora_dropout"), int | float):
+        out["lora_dropout"] = float(ac["lora_dropout"])
+    modules = ac.get("target_modules")
+    if isinstance(modules, list) and modules:
+        out["target_modules"] = ",".join(sorted(modules))
+    elif isinstance(modules, str) and modules:
+        out["target_modules"] = modules
+    return out
 
 
 # ---- config fields -----------------------------------------------------------------------------

@@ -189,10 +189,16 @@ def test_cli_train_sft_waits_and_registers_the_adapter_with_lineage(st):
     with redirect_stdout(buf):
         code = main(["train", "sft", "--home", str(st.home.root), "--base", "tiny", "--dataset", "adds", "--template", "gemma",
                      "--adapter", out["adapter"], "--steps", "2", "--set", "learning_rate=0.005", "--set", "max_length=64",
-                     "--set", "lora_dropout=0", "--wait", "--json"])
+                     "--set", "lora_dropout=0", "--set", "lora_r=4", "--set", "lora_alpha=4", "--wait", "--json"])
     second = json.loads(buf.getvalue().strip().splitlines()[-1])
     assert code == 0 and second["state"] == "succeeded", second
     assert st.registry.get(second["adapter"]).meta["config"]["adapter_path"] == adapter.path
+    # the continued adapter keeps its own LoRA shape, and the job's config (the lineage) says so
+    shape = json.loads((Path(adapter.path) / "adapter_config.json").read_text())
+    for cfg in (st.jobs.get(second["id"]).config, st.registry.get(second["adapter"]).meta["config"]):
+        assert (cfg["lora_r"], cfg["lora_alpha"]) == (shape["r"], shape["lora_alpha"]) != (4, 4)
+        assert cfg["target_modules"].split(",") == sorted(shape["target_modules"])
+    assert json.loads((Path(second["adapter_dir"]) / "adapter_config.json").read_text())["r"] == shape["r"]
     assert second["metrics"]["first_loss"] < out["metrics"]["first_loss"] - 0.3  # it starts where the first ended
     with pytest.raises(UserError, match="not a LoRA adapter the studio trained"):
         TrainingService(st).launch(TrainingService(st).plan("sft", base="tiny", dataset="adds", adapter="tiny"))
