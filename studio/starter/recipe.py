@@ -400,6 +400,23 @@ def _register(studio, recipe: dict, state: dict, prev: dict) -> dict[str, Any]:
     return {"state": "succeeded", "model": name, "kind": "register", "model_id": m.id}
 
 
+BUILD_HOME = "<build home>"
+
+
+def _portable(value: Any, home: Path) -> Any:
+    """The lineage with the build machine's home written as <build home>: the package data names
+    where each file lay in the home that built it, not a path on the release machine."""
+    if isinstance(value, dict):
+        return {k: _portable(v, home) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_portable(v, home) for v in value]
+    if isinstance(value, str):
+        for root in dict.fromkeys((str(home), str(Path(home).resolve()))):
+            if value == root or value.startswith(root + "/"):
+                return BUILD_HOME + value[len(root):]
+    return value
+
+
 def ship(studio, model_name: str, folder: str | Path = STARTER_DIR) -> dict[str, Any]:
     """Copy a recipe's registered GGUF LoRA and its lineage into the package data (for releases)."""
     import shutil
@@ -417,6 +434,6 @@ def ship(studio, model_name: str, folder: str | Path = STARTER_DIR) -> dict[str,
     manifest = {"name": meta["recipe"].get("output_name") or "gemma-3-270m starter assistant",
                 "file": "starter.gguf", "sha256": hashlib.sha256((folder / "starter.gguf").read_bytes()).hexdigest(),
                 "chat_template": m.chat_template, "template_name": meta.get("template_name"),
-                "recipe": meta["recipe"], "built_from": m.name}
+                "recipe": _portable(meta["recipe"], studio.home.root), "built_from": m.name}
     atomic_write_text(folder / "starter.json", json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     return {"path": str(folder / "starter.gguf"), "sha256": manifest["sha256"]}

@@ -95,6 +95,36 @@ def test_shipped_adapter_records_the_current_curriculum():
     assert all(s["config"] for s in manifest["recipe"]["stages"])
 
 
+def test_ship_writes_the_build_home_as_a_placeholder(studio, tmp_path):
+    """starter.json goes into the package: its lineage names files relative to the home that built
+    them, never the release machine's absolute paths."""
+    from studio.db import Model
+    from studio.starter.recipe import BUILD_HOME, ship
+
+    home = studio.home.root
+    gguf = home / "exports" / "starter-lora.gguf"
+    gguf.parent.mkdir(parents=True, exist_ok=True)
+    gguf.write_bytes(b"GGUF fake adapter bytes")
+    lineage = {"recipe": "starter", "curriculum_hash": "abc", "stages": [
+        {"stage": "sft", "job_id": 1, "kind": "sft",
+         "config": {"train_file": str(home / "jobs" / "_data" / "k" / "train.jsonl"), "lr": 1e-4,
+                    "note": "/elsewhere/kept.txt"}},
+        {"stage": "export", "job_id": 2, "kind": "export",
+         "config": {"adapter_dir": str(home.resolve() / "models" / "adapters" / "job-1-sft")}}]}
+    studio.registry.add(Model(name="made", kind="adapter", format="gguf-lora", path=str(gguf),
+                              meta={"recipe": lineage, "template_name": "gemma"}))
+    out = tmp_path / "pkg"
+    out.mkdir()
+    ship(studio, "made", out)
+    text = (out / "starter.json").read_text(encoding="utf-8")
+    assert str(home) not in text and str(home.resolve()) not in text
+    stages = json.loads(text)["recipe"]["stages"]
+    assert stages[0]["config"]["train_file"] == f"{BUILD_HOME}/jobs/_data/k/train.jsonl"
+    assert stages[0]["config"]["note"] == "/elsewhere/kept.txt" and stages[0]["config"]["lr"] == 1e-4
+    assert stages[1]["config"]["adapter_dir"] == f"{BUILD_HOME}/models/adapters/job-1-sft"
+    assert (out / "starter.gguf").read_bytes() == gguf.read_bytes()
+
+
 def test_recipe_overrides_are_checked():
     from studio.starter.recipe import load_recipe
 
