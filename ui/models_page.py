@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from ui.dataset_table import run_in_thread, wait_workers
 from ui.errors import report
 from ui.model_watch import watcher_for
-from ui.widgets import notice_label, wrapped_label
+from ui.widgets import PollingPage, notice_label, wrapped_label
 
 COLUMNS = [("name", "Name"), ("kind", "Kind"), ("format", "Format"), ("architecture", "Architecture"),
            ("parameters", "Parameters"), ("quantization", "Quantisation"), ("context_length", "Context"),
@@ -83,7 +83,7 @@ def load_details(studio, model_id: int) -> dict[str, Any]:
             "dependents": [m.name for m in studio.registry.dependents(model_id)]}
 
 
-class ModelsPage(QWidget):
+class ModelsPage(PollingPage):
     pull_progress = Signal(object, object)  # bytes done, total (may pass 2 GiB)
 
     def __init__(self, studio):
@@ -498,10 +498,6 @@ class ModelsPage(QWidget):
 
             self._failed(StudioError(f"Export job {j['id']} {j['state']}: {j.get('error') or ''}", hint=j.get("hint")))
         self._update_buttons()
-
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        self.shutdown()  # shown on its own (a test, a detached page): stop polling the home on close
-        super().closeEvent(event)
 
     def shutdown(self) -> None:
         self._timer.stop()

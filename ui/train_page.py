@@ -4,9 +4,10 @@ adapters they made. Launching switches to the Jobs page, where the run's curves 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout
 
 from ui.errors import report
+from ui.widgets import PollingPage
 
 
 def _recent(studio) -> dict:
@@ -22,7 +23,7 @@ def _recent(studio) -> dict:
     return {"jobs": jobs, "adapters": adapters}
 
 
-class TrainPage(QWidget):
+class TrainPage(PollingPage):
     def __init__(self, studio):
         super().__init__()
         self.studio = studio
@@ -157,10 +158,6 @@ class TrainPage(QWidget):
             win.show_page("jobs")
             if hasattr(page, "select_job"):
                 page.select_job(job_id)
-
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        self.shutdown()  # shown on its own (a test, a detached page): stop polling the home on close
-        super().closeEvent(event)
 
     def shutdown(self) -> None:
         self._closing = True  # a running recipe stops waiting; its jobs resume on the next start

@@ -10,6 +10,18 @@ WARNING_STYLE = "background:#fff3cd;color:#7a5300;border:1px solid #f0c36d;borde
 ERROR_STYLE = "background:#fdecea;color:#8a1c1c;border:1px solid #f5c2c0;border-radius:4px;padding:6px;"
 
 
+class PollingPage(QWidget):
+    """A page that polls the home: `shutdown()` stops it, and closing the page on its own (a test, a
+    detached page) calls it too, as the main window does for every page when it closes."""
+
+    def shutdown(self) -> None:
+        raise NotImplementedError
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.shutdown()
+        super().closeEvent(event)
+
+
 def wrapped_label(text: str = "", name: str = "") -> QLabel:
     """A QLabel that wraps its text, named `name` for tests and style sheets when given."""
     label = QLabel(text)
