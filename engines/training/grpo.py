@@ -200,6 +200,8 @@ def _monitor_callback(observer: RolloutObserver, cfg: GRPOJobConfig, emit: Emit,
             texts = [completion_text(c) for b in batches for c in b["completions"]]
             totals = [t for b in batches for t in observer.totals(b["per_func"])]
             lengths = [x for b in batches for x in (b["lengths"] or [len(completion_text(c)) for c in b["completions"]])]
+            # trl's groups: each batch holds num_generations samples of a prompt in a row
+            groups = [(bi, i // cfg.num_generations) for bi, b in enumerate(batches) for i in range(len(b["completions"]))]
             self.rewards.append(sum(totals) / len(totals))
             if verifiable:
                 solved = [
@@ -213,7 +215,7 @@ def _monitor_callback(observer: RolloutObserver, cfg: GRPOJobConfig, emit: Emit,
             if human_pairs and due and kw.get("model") is not None:
                 agreement = human_agreement(kw["model"], tokenizer, human_pairs)
             metrics, warnings = (
-                monitor.observe(state.global_step, texts, totals, lengths, kl=kl, agreement=agreement) if mcfg.enabled else ({}, [])
+                monitor.observe(state.global_step, texts, totals, lengths, kl=kl, agreement=agreement, groups=groups) if mcfg.enabled else ({}, [])
             )
             metrics.pop("monitor/kl", None)  # trl's own `kl` is charted already
             logs.update(metrics)

@@ -8,7 +8,9 @@ people. These monitors watch the signs, step by step, on plain numbers and strin
 - distinct-n diversity of the completions;
 - KL to the reference model (reported by the trainer);
 - the share of completions that hit the maximum length;
-- for runs rewarded by a reward model: agreement with held-out human ratings.
+- for runs rewarded by a reward model: agreement with held-out human ratings;
+- for GRPO, the share of prompt groups whose samples all got the same reward: no reward
+  hacking, but no learning either (the group-relative advantage is zero).
 
     mon = RewardHackingMonitor(MonitorConfig(), max_length=64)
     metrics, warnings = mon.observe(step, completions, rewards, lengths, kl=0.02)
@@ -55,6 +57,11 @@ class MonitorConfig:
         default=0.1,
         metadata={"help": "Warn when agreement with human ratings falls by this much while the reward rises."},
     )
+    no_signal_share: float = field(
+        default=0.75,
+        metadata={"help": "Warn when more than this share of recent prompt groups gave every sample the same reward: "
+                          "their advantage is zero, so GRPO learns nothing from them."},
+    )
     kl_max: float = field(default=0.0, metadata={"help": "Warn when KL exceeds this (0: no KL limit)."})
     stop_on_warning: bool = field(
         default=False, metadata={"help": "Stop the job (keeping its last checkpoint) when a monitor fires."}
@@ -67,7 +74,7 @@ class MonitorConfig:
             raise ValueError("monitor window must be at least 1 step")
         if self.length_growth <= 1.0:
             raise ValueError("length_growth must be above 1.0 (a ratio to the baseline length)")
-        for name in ("max_length_share", "length_correlation", "diversity_drop"):
+        for name in ("max_length_share", "length_correlation", "diversity_drop", "no_signal_share"):
             v = getattr(self, name)
             if not 0.0 < v <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {v}")
@@ -128,6 +135,18 @@ def _mean(xs) -> float:
 # ---- the monitor ----------------------------------------------------------------------------
 
 
+def zero_spread_share(rewards: Sequence[float], groups: Sequence[Any]) -> float | None:
+    """Share of groups (of two or more samples) whose rewards are all equal: GRPO's advantage
+    (reward minus its group's mean) is zero for every sample in them. None: no such group."""
+    by: dict[Any, list[float]] = {}
+    for g, r in zip(groups, rewards):
+        by.setdefault(g, []).append(float(r))
+    multi = [rs for rs in by.values() if len(rs) > 1]
+    if not multi:
+        return None
+    return sum(1 for rs in multi if max(rs) - min(rs) <= 1e-9) / len(multi)
+
+
 @dataclass
 class _Step:
     step: int
@@ -139,6 +158,7 @@ class _Step:
     lengths: list[float]
     agreement: float | None
     kl: float | None
+    no_signal: float | None = None
 
 
 class RewardHackingMonitor:
@@ -160,7 +180,10 @@ class RewardHackingMonitor:
         *,
         kl: float | None = None,
         agreement: float | None = None,
+        groups: Sequence[Any] | None = None,
     ) -> tuple[dict[str, float], list[dict[str, Any]]]:
+        """`groups[i]` names the prompt group of completion i (GRPO's samples of one prompt); given,
+        the share of groups whose rewards are all equal is charted and watched."""
         cfg = self.config
         rewards = [float(r) for r in rewards]
         lengths = [float(x) for x in (lengths if lengths is not None else [len(c) for c in completions])]
@@ -179,6 +202,7 @@ class RewardHackingMonitor:
             lengths=lengths,
             agreement=agreement,
             kl=kl,
+            no_signal=zero_spread_share(rewards, groups) if groups is not None else None,
         )
         self.history.append(rec)
         self._recent_pairs.append((rewards, lengths))
@@ -197,6 +221,8 @@ class RewardHackingMonitor:
             metrics["monitor/kl"] = float(kl)
         if agreement is not None:
             metrics["monitor/human_agreement"] = float(agreement)
+        if rec.no_signal is not None:
+            metrics["monitor/no_signal_share"] = round(rec.no_signal, 4)
         if not cfg.enabled:
             return metrics, []
         return metrics, self._check(corr)
@@ -252,6 +278,14 @@ class RewardHackingMonitor:
             found.append((
                 "human_agreement",
                 f"the reward rises while agreement with held-out human ratings falls ({agr[0]:.0%} -> {agr[1]:.0%})",
+            ))
+        flat = [h.no_signal for h in self.history[-cfg.window:] if h.no_signal is not None]
+        if len(flat) == cfg.window and _mean(flat) > cfg.no_signal_share:
+            found.append((
+                "no_signal",
+                f"{_mean(flat):.0%} of the last {cfg.window} steps' prompt groups gave every sample the same reward: "
+                "their advantage is zero and GRPO learns nothing from them. Use prompts the model solves "
+                "sometimes (not always or never), or raise temperature or num_generations",
             ))
         kl = self.history[-1].kl
         if cfg.kl_max > 0 and kl is not None and kl > cfg.kl_max:

@@ -29,7 +29,9 @@ def test_grpo_exact_match_reward_rises(tmp_path, models):
     assert res["reward_last"] > res["reward_first"] + 0.3
     assert res["solved_last"] > res["solved_first"]
     metrics = {k for t, d in events if t == "progress" for k in d}
-    assert {"reward", "rewards/exact_match/mean", "kl", "completions/mean_length", "solved", "monitor/distinct_2"} <= metrics
+    assert {"reward", "rewards/exact_match/mean", "kl", "completions/mean_length", "solved", "monitor/distinct_2",
+            "monitor/no_signal_share"} <= metrics
+    assert "no_signal" not in {d["monitor"] for t, d in events if t == "warning"}  # groups differ: it learns
     samples = [d for t, d in events if t == "samples"]
     assert samples and {"prompt", "completion", "reward", "exact_match"} <= set(samples[-1]["samples"][0])
 
@@ -46,6 +48,19 @@ def test_monitors_fire_and_stop_a_run_rewarded_for_length(tmp_path, models):
     assert all(w["stopping"] for w in warnings)
     assert res["stopped"] and res["steps"] < 12
     assert stops and stops[0].startswith("monitor: ")
+
+
+def test_no_signal_monitor_fires_when_no_sample_can_be_right(tmp_path, models):
+    """Every group all wrong: trl's advantages are zero, the weights barely move, and the Jobs page says why."""
+    rows = [{**r, "answer": "999"} for r in sum_prompts(32, seed=2)]  # no 2-token completion says 999
+    cfg = _cfg(tmp_path, models["plain"], max_steps=5, train_file=str(write_jsonl(tmp_path / "t.jsonl", rows)))
+    events = []
+    res = run_grpo(cfg, lambda t, **d: events.append((t, d)), lambda: False)
+    shares = [d["monitor/no_signal_share"] for t, d in events if t == "progress" and "monitor/no_signal_share" in d]
+    assert len(shares) == 5 and all(x == 1.0 for x in shares)
+    warning = next(d for t, d in events if t == "warning" and d["monitor"] == "no_signal")
+    assert warning["step"] == 4 and "learns nothing" in warning["message"]
+    assert res["reward_last"] == res["reward_first"] == 0.0
 
 
 def test_grpo_names_rows_without_an_answer(tmp_path, models):

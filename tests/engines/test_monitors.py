@@ -72,3 +72,31 @@ def test_bad_monitor_settings_are_named():
         MonitorConfig.from_dict({"wndow": 3})
     with pytest.raises(ValueError, match="length_growth"):
         MonitorConfig(length_growth=0.9)
+
+
+def test_no_signal_monitor_fires_when_every_group_agrees_within_itself():
+    """GRPO's advantage is a sample's reward minus its group's mean: groups whose samples all get
+    the same reward (all solved, or none) teach nothing. Most groups like that for a window: warn."""
+    from engines.training.monitors import zero_spread_share
+
+    assert zero_spread_share([1, 1, 0, 0, 1, 0], [0, 0, 1, 1, 2, 2]) == 2 / 3
+    assert zero_spread_share([0.2, 1.2], ["a", "b"]) is None  # no group of two: nothing to compare
+
+    def flat(step):  # two prompts x 4 samples: one always solved, one never (format reward varies slightly)
+        rewards = [1.2] * 4 + [0.2] * 4
+        return ["x y z"] * 8, rewards, [5] * 8, {"groups": [0] * 4 + [1] * 4}
+
+    def spread(step):  # some groups half solved: an advantage to learn from
+        rewards = [1.2, 0.2, 1.2, 0.2] + [0.2] * 4
+        return ["x y z"] * 8, rewards, [5] * 8, {"groups": [0] * 4 + [1] * 4}
+
+    mon = RewardHackingMonitor(MonitorConfig())
+    metrics, _ = mon.observe(1, *flat(1)[:3], **flat(1)[3])
+    assert metrics["monitor/no_signal_share"] == 1.0
+    fired = _run(RewardHackingMonitor(MonitorConfig()), 6, flat)
+    assert "no_signal" in fired and "100% of the last 4 steps" in fired["no_signal"]["message"]
+    assert "no_signal" not in _run(RewardHackingMonitor(MonitorConfig()), 6, spread)  # half the groups: under 75%
+    assert "no_signal" not in _run(RewardHackingMonitor(MonitorConfig()), 3, flat)  # fewer steps than the window
+    # without groups (reward model, DPO) the measure is absent, not zero
+    metrics, _ = RewardHackingMonitor(MonitorConfig()).observe(1, ["a"] * 2, [1.0, 1.0], [1, 1])
+    assert "monitor/no_signal_share" not in metrics
