@@ -186,6 +186,14 @@ class MetricChart(QWidget):
 
     def redraw(self) -> None:
         self.curve.setData(self.xs, self.ys)
+        if self.ys and max(self.ys) == min(self.ys):
+            # a flat series (a constant learning rate of 1e-4): pyqtgraph would span 0 +/- 0.5 and
+            # label it 0; centre the axis on the value so it reads
+            v = self.ys[0]
+            pad = abs(v) * 0.5 or 0.5
+            self.plot.setYRange(v - pad, v + pad, padding=0)
+        else:
+            self.plot.enableAutoRange(axis="y")
 
 
 PALETTE = ["#1e88e5", "#e53935", "#43a047", "#fb8c00", "#8e24aa", "#00897b", "#6d4c41", "#3949ab", "#c0ca33", "#d81b60"]

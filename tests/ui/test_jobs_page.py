@@ -159,3 +159,26 @@ def test_main_window_builds_the_train_and_jobs_pages(qtbot, studio, tmp_path):
     assert isinstance(win.page("jobs"), JobsPage)
     assert isinstance(win.show_page("jobs"), JobsPage)
     win.close()
+
+
+def test_a_flat_metric_is_charted_around_its_value(qtbot, studio):
+    """A constant learning rate of 1e-4 read as a line at 0 on a -0.5..0.5 axis; the axis now
+    centres on the value, and a series that starts to vary gets its range from its data again."""
+    from ui.jobs_page import JobsPage
+
+    job_id = add_job(studio, state="running", step=3, total=10)
+    add_events(studio, job_id, [{"type": "progress", "step": s, "total": 10, "learning_rate": 1e-4, "loss": 2.0 / s}
+                                for s in (1, 2, 3)])
+    page = JobsPage(studio)
+    qtbot.addWidget(page)
+    page.resize(1000, 800)
+    page.show()  # pyqtgraph ranges a view from its data when it is laid out
+    qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=5000)
+    page.select_job(job_id)
+    qtbot.waitUntil(lambda: "learning_rate" in page.chart_names() and len(page.chart_points("learning_rate")) == 3,
+                    timeout=5000)
+    lo, hi = page._charts["learning_rate"].plot.getViewBox().viewRange()[1]
+    assert lo < 1e-4 < hi and hi - lo < 1e-3
+    add_events(studio, job_id, [{"type": "progress", "step": 4, "total": 10, "learning_rate": 0.5, "loss": 0.4}], start_seq=4)
+    qtbot.waitUntil(lambda: len(page.chart_points("learning_rate")) == 4, timeout=5000)
+    qtbot.waitUntil(lambda: page._charts["learning_rate"].plot.getViewBox().viewRange()[1][1] >= 0.5, timeout=5000)
