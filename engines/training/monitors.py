@@ -132,9 +132,6 @@ def _mean(xs) -> float:
     return sum(xs) / len(xs) if xs else float("nan")
 
 
-# ---- the monitor ----------------------------------------------------------------------------
-
-
 def zero_spread_share(rewards: Sequence[float], groups: Sequence[Any]) -> float | None:
     """Share of groups (of two or more samples) whose rewards are all equal: GRPO's advantage
     (reward minus its group's mean) is zero for every sample in them. None: no such group."""
@@ -145,6 +142,9 @@ def zero_spread_share(rewards: Sequence[float], groups: Sequence[Any]) -> float 
     if not multi:
         return None
     return sum(1 for rs in multi if max(rs) - min(rs) <= 1e-9) / len(multi)
+
+
+# ---- the monitor ----------------------------------------------------------------------------
 
 
 @dataclass
