@@ -65,6 +65,10 @@ def test_window_geometry_and_page_are_remembered(qtbot, studio_with_model):
     qtbot.addWidget(w2)
     assert (w2.width(), w2.height()) == (790, 580)
     assert w2.stack.currentWidget() is w2.page("models")
+    # close it as the app does: its pages wait for their worker threads. Dropped open, the window
+    # was garbage-collected while its Models page's loader thread still read the registry (a
+    # segfault in a CI run, round 8)
+    w2.close()
 
 
 def test_uncaught_exceptions_in_any_thread_end_in_one_error_dialog(qtbot, monkeypatch):
