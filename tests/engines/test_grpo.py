@@ -22,9 +22,26 @@ def _cfg(tmp_path, model, **kw):
     return GRPOJobConfig(**{**base, **kw})
 
 
-def test_grpo_exact_match_reward_rises(tmp_path, models):
+def test_grpo_exact_match_reward_rises(tmp_path, models, monkeypatch):
+    import engines.training.grpo as grpo
+
+    # spies (they call through): the no-signal monitor's groups must be trl's, one prompt each
+    drained, grouped = [], []
+    drain, observe = grpo.RolloutObserver.drain, grpo.RewardHackingMonitor.observe
+    monkeypatch.setattr(grpo.RolloutObserver, "drain", lambda self: drained.append(drain(self)) or drained[-1])
+    monkeypatch.setattr(grpo.RewardHackingMonitor, "observe",
+                        lambda self, *a, **kw: grouped.append(kw["groups"]) or observe(self, *a, **kw))
     events = []
     res = run_grpo(_cfg(tmp_path, models["plain"], beta=0.02), lambda t, **d: events.append((t, d)), lambda: False)
+    steps = [b for b in drained if b]
+    assert len(steps) == len(grouped) == 14
+    for batches, groups in zip(steps, grouped):
+        prompts = [p for b in batches for p in b["prompts"]]
+        members: dict = {}
+        for g, p in zip(groups, prompts, strict=True):
+            members.setdefault(g, set()).add(str(p))  # chat prompts are lists of messages
+        # 16 completions = 2 prompts x 8 samples: two groups of one prompt each
+        assert len(members) == 2 and all(len(m) == 1 for m in members.values()), members
     assert res["reward_first"] < 0.3
     assert res["reward_last"] > res["reward_first"] + 0.3
     assert res["solved_last"] > res["solved_first"]

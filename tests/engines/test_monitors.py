@@ -82,7 +82,7 @@ def test_no_signal_monitor_fires_when_every_group_agrees_within_itself():
     assert zero_spread_share([1, 1, 0, 0, 1, 0], [0, 0, 1, 1, 2, 2]) == 2 / 3
     assert zero_spread_share([0.2, 1.2], ["a", "b"]) is None  # no group of two: nothing to compare
 
-    def flat(step):  # two prompts x 4 samples: one always solved, one never (format reward varies slightly)
+    def flat(step):  # two prompts x 4 samples: one always solved, one never; no spread inside a group
         rewards = [1.2] * 4 + [0.2] * 4
         return ["x y z"] * 8, rewards, [5] * 8, {"groups": [0] * 4 + [1] * 4}
 
