@@ -524,10 +524,18 @@ class JobsPage(PollingPage):
         chart.xs, chart.ys = self._series[name]  # the chart draws the page's series, shared
         self._charts[name] = chart
         self.charts_empty.setVisible(False)
-        order = sorted(self._charts, key=lambda k: (FIRST.index(k) if k in FIRST else len(FIRST), k))
-        for i, key in enumerate(order):
+        for i, key in enumerate(self._chart_order()):
             self.charts_grid.addWidget(self._charts[key], i // 2 + 1, i % 2)
         return chart
+
+    def _chart_order(self) -> list[str]:
+        """Loss curves first, then the rest as the job logged them. A job that reports a reward
+        (GRPO) logs its metrics in reading order already, reward and monitors first
+        (engines/training/grpo.py), so that order is kept whole."""
+        logged = list(self._series)
+        engine_ordered = "reward" in self._series
+        return sorted(self._charts, key=lambda k: (len(FIRST) if engine_ordered or k not in FIRST else FIRST.index(k),
+                                                   logged.index(k)))
 
     def _add_samples(self, samples: list[dict], step) -> None:
         for s in samples:

@@ -182,3 +182,31 @@ def test_a_flat_metric_is_charted_around_its_value(qtbot, studio):
     add_events(studio, job_id, [{"type": "progress", "step": 4, "total": 10, "learning_rate": 0.5, "loss": 0.4}], start_seq=4)
     qtbot.waitUntil(lambda: len(page.chart_points("learning_rate")) == 4, timeout=5000)
     qtbot.waitUntil(lambda: page._charts["learning_rate"].plot.getViewBox().viewRange()[1][1] >= 0.5, timeout=5000)
+
+
+def test_charts_keep_the_order_the_job_logged(qtbot, studio):
+    """SFT: loss curves first. GRPO logs reward, solved share and monitors first (the engine's
+    reading order): the grid keeps that order, so the no-signal chart is not below the fold."""
+    from ui.jobs_page import JobsPage
+
+    sft = add_job(studio, state="running", step=2, total=10)
+    add_events(studio, sft, [{"type": "progress", "step": s, "total": 10, "grad_norm": 0.5, "mean_token_accuracy": 0.4,
+                              "learning_rate": 1e-4, "loss": 2.0 / s} for s in (1, 2)])
+    grpo = add_job(studio, state="running", step=2, total=10, kind="grpo", name="GRPO")
+    add_events(studio, grpo, [{"type": "progress", "step": s, "total": 10, "reward": 0.1 * s, "solved": 0.2,
+                               "monitor/no_signal_share": 0.9, "loss": 0.01, "learning_rate": 1e-4} for s in (1, 2)])
+    page = JobsPage(studio)
+    qtbot.addWidget(page)
+    qtbot.waitUntil(lambda: page.table.rowCount() == 2, timeout=5000)
+
+    def grid() -> list[str]:
+        names = {id(c): k for k, c in page._charts.items()}
+        cells = [(page.charts_grid.getItemPosition(page.charts_grid.indexOf(c))[:2], id(c)) for c in page._charts.values()]
+        return [names[i] for _pos, i in sorted(cells)]
+
+    page.select_job(sft)
+    qtbot.waitUntil(lambda: len(page.chart_names()) == 4, timeout=5000)
+    assert grid() == ["loss", "learning_rate", "grad_norm", "mean_token_accuracy"]
+    page.select_job(grpo)
+    qtbot.waitUntil(lambda: len(page.chart_names()) == 5, timeout=5000)
+    assert grid() == ["reward", "solved", "monitor/no_signal_share", "loss", "learning_rate"]
