@@ -15,8 +15,10 @@ Who decides:
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
+import weakref
 
 EXTRA_BUFTS_ENV = "STUDIO_LLAMA_EXTRA_BUFTS"  # "1"/"on" or "0"/"off" forces the choice everywhere
 # Test hook read by the model-host child: "first-decode" or "load" makes it kill itself with
@@ -26,6 +28,7 @@ CRASH_HOOK_ENV = "STUDIO_TEST_HOST_CRASH"
 _TRUE = ("1", "on", "true", "yes")
 _FALSE = ("0", "off", "false", "no")
 _load_lock = threading.Lock()  # the default-parameters swap below is process-wide
+_open_models: weakref.WeakSet = weakref.WeakSet()
 
 
 def parse_choice(value) -> bool | None:
@@ -67,9 +70,29 @@ def open_llama(*, extra_bufts: bool | None = None, **kwargs):
 
         lib.llama_model_default_params = params  # llama.py reads it through this module
         try:
-            return llama_cpp.Llama(**kwargs)
+            return closed_at_exit(llama_cpp.Llama(**kwargs))
         finally:
             lib.llama_model_default_params = default
+
+
+def closed_at_exit(llm):
+    """Register `llm` to be closed when the interpreter exits, if it is still open then.
+
+    A `Llama` still alive at shutdown is freed by its `__del__` after llama_cpp's module
+    globals are gone, which prints "TypeError: 'NoneType' object is not callable" from
+    `free_model` (seen at the end of every test run); closed from atexit, its `__del__` has
+    nothing left to do."""
+    _open_models.add(llm)
+    return llm
+
+
+@atexit.register
+def close_open_models() -> None:
+    for llm in list(_open_models):
+        try:
+            llm.close()
+        except Exception:  # noqa: BLE001 - exiting anyway; one model must not keep the rest open
+            pass
 
 
 def system_info() -> str:

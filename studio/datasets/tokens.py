@@ -28,11 +28,13 @@ class TokenCounter:
     def __init__(self, gguf_path: str | Path, name: str = ""):
         import llama_cpp
 
+        from engines.inference.llama_params import closed_at_exit
+
         self.path = str(gguf_path)
         self.name = name or Path(gguf_path).name
         self._lock = threading.Lock()
         try:
-            self._llm = llama_cpp.Llama(model_path=self.path, vocab_only=True, verbose=False)
+            self._llm = closed_at_exit(llama_cpp.Llama(model_path=self.path, vocab_only=True, verbose=False))
         except Exception as e:  # noqa: BLE001 - llama.cpp raises ValueError/RuntimeError
             raise StudioError(f"Cannot read the tokenizer of {self.path} ({e})", hint="check the model file") from e
 

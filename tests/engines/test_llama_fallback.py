@@ -97,3 +97,29 @@ def test_a_forced_choice_is_not_overridden_by_a_crash(crashing_host):
     with pytest.raises(BackendError, match=r"exit code -11"):
         _text(b)
     assert b.extra_bufts is True and seen == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("opener", ["open_llama", "token_counter"])
+def test_a_model_alive_at_exit_is_closed_without_a_traceback(gemma_gguf, opener):
+    """llama-cpp's `__del__` at shutdown ran after its module globals were cleared and printed
+    "TypeError: 'NoneType' object is not callable" (three times at the end of each test run).
+    A model held by a module that is torn down after llama_cpp shows it; the studio's openers
+    close such models at exit."""
+    import subprocess
+    import sys
+
+    script = f"""
+import json
+import llama_cpp  # imported after json, as in any process
+from engines.inference.llama_params import open_llama
+from studio.datasets.tokens import TokenCounter
+path = {str(gemma_gguf)!r}
+opened = {{"open_llama": lambda: open_llama(model_path=path, vocab_only=True, verbose=False),
+          "token_counter": lambda: TokenCounter(path)._llm}}
+json._held = opened[{opener!r}]()  # json was imported before llama_cpp, so it is cleared after it
+print("opened")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "opened" in out.stdout, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr, out.stderr[-2000:]
