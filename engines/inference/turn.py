@@ -43,6 +43,7 @@ CALC_STOP = "="
 # the arithmetic at the end of a thinking line, just before "=": "eggs laid: 7 * 4 " -> "7 * 4"
 _ARITH_TAIL = re.compile(r"(?<![\w.])(\(?-?\d+(?:\.\d+)?(?:\s*[-+*/×x]\s*\(?-?\d+(?:\.\d+)?\)?)+)\s*$")
 MAX_CALC = 32  # stops at "=" per turn: a model that loops on "=" cannot loop forever
+CALC_DECIMALS = 4  # "82 / 3 = 27.3333", not the calculator's 50 digits, which fill the thinking budget
 
 
 def calculator_result(thinking: str) -> str | None:
@@ -58,6 +59,13 @@ def calculator_result(thinking: str) -> str | None:
         value = calculate(m.group(1).replace("×", "*").replace("x", "*"))["result"]
     except CalculatorError:
         return None
+    whole, _dot, frac = value.partition(".")
+    if len(frac) > CALC_DECIMALS and whole.lstrip("-").isdigit() and frac.isdigit():
+        from decimal import ROUND_HALF_EVEN, Decimal
+
+        d = Decimal(value)  # 4 decimals, or 4 significant digits below 1 (1 / 70000 = 0.00001429)
+        value = str(d.quantize(Decimal(1).scaleb(min(-CALC_DECIMALS, d.adjusted() - CALC_DECIMALS + 1)), rounding=ROUND_HALF_EVEN))
+        value = value.rstrip("0").rstrip(".")
     return ("" if line.endswith(" ") else " ") + "= " + value
 
 

@@ -52,6 +52,7 @@ from engines.training.preference_common import (
 from engines.training.rewards import NEEDS_COLUMN, VERIFIABLE, build_rewards, completion_text, parse_specs
 
 GRPO_LOSS_TYPES = ("dapo", "grpo", "dr_grpo", "bnpo", "cispo", "sapo")
+SCALE_REWARDS = ("group", "batch", "none")
 
 
 @dataclass
@@ -73,6 +74,9 @@ class GRPOJobConfig(PreferenceConfig):
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the rollouts (exploration)."})
     beta: float = field(default=0.04, metadata={"help": "KL penalty toward the reference (0: none, and KL is not computed)."})
     loss_type: str = field(default="dapo", metadata={"help": "GRPO loss normalisation: " + ", ".join(GRPO_LOSS_TYPES) + "."})
+    scale_rewards: str = field(default="group", metadata={"help": "Divide each advantage by the reward spread of its group (group), of the "
+                               "batch (batch), or not at all (none, as Dr. GRPO). With 'group', a group whose samples differ only "
+                               "by a small format reward pushes as hard as one where some samples are right."})
     human_ratings_file: str = field(default="", metadata={"help": "JSONL of held-out human preference pairs. The policy's agreement with them is "
                                     "checked while the reward rises (for reward-model runs the studio uses the reward model's eval split)."})
     human_ratings_max: int = field(default=32, metadata={"help": "How many held-out pairs the agreement check reads (each costs two forward passes)."})
@@ -95,6 +99,7 @@ class GRPOJobConfig(PreferenceConfig):
         check(self.beta >= 0, "beta cannot be negative")
         check(self.human_ratings_max >= 1, "human_ratings_max must be at least 1")
         check(self.loss_type in GRPO_LOSS_TYPES, f"loss_type {self.loss_type!r} is not one of {', '.join(GRPO_LOSS_TYPES)}")
+        check(self.scale_rewards in SCALE_REWARDS, f"scale_rewards {self.scale_rewards!r} is not one of {', '.join(SCALE_REWARDS)}")
         try:
             parse_specs(self.rewards)
         except ValueError as e:
@@ -283,6 +288,7 @@ def run_grpo(
         temperature=cfg.temperature,
         beta=cfg.beta,
         loss_type=cfg.loss_type,
+        scale_rewards=cfg.scale_rewards,
         reward_weights=weights,
         eval_strategy="no",
         log_completions=False,

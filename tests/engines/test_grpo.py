@@ -67,12 +67,18 @@ def test_monitors_fire_and_stop_a_run_rewarded_for_length(tmp_path, models):
     assert stops and stops[0].startswith("monitor: ")
 
 
-def test_no_signal_monitor_fires_when_no_sample_can_be_right(tmp_path, models):
+def test_no_signal_monitor_fires_when_no_sample_can_be_right(tmp_path, models, monkeypatch):
     """Every group all wrong: trl's advantages are zero, the weights barely move, and the Jobs page says why."""
+    import trl
+
+    made, real = [], trl.GRPOConfig  # a spy: trl's own config, kept to check what the job asked of it
+    monkeypatch.setattr(trl, "GRPOConfig", lambda **kw: made.append(real(**kw)) or made[-1])
     rows = [{**r, "answer": "999"} for r in sum_prompts(32, seed=2)]  # no 2-token completion says 999
-    cfg = _cfg(tmp_path, models["plain"], max_steps=5, train_file=str(write_jsonl(tmp_path / "t.jsonl", rows)))
+    cfg = _cfg(tmp_path, models["plain"], max_steps=5, train_file=str(write_jsonl(tmp_path / "t.jsonl", rows)),
+               scale_rewards="none")
     events = []
     res = run_grpo(cfg, lambda t, **d: events.append((t, d)), lambda: False)
+    assert made and made[0].scale_rewards == "none"  # the starter recipe's setting reaches trl
     shares = [d["monitor/no_signal_share"] for t, d in events if t == "progress" and "monitor/no_signal_share" in d]
     assert len(shares) == 5 and all(x == 1.0 for x in shares)
     warning = next(d for t, d in events if t == "warning" and d["monitor"] == "no_signal")
@@ -89,5 +95,7 @@ def test_grpo_names_rows_without_an_answer(tmp_path, models):
 def test_grpo_config_checks_group_size():
     with pytest.raises(TrainingError, match="multiple of num_generations"):
         GRPOJobConfig(batch_size=6, num_generations=4)
+    with pytest.raises(TrainingError, match="scale_rewards 'std' is not one of group, batch, none"):
+        GRPOJobConfig(scale_rewards="std")
     with pytest.raises(TrainingError, match="unknown reward"):
         GRPOJobConfig(rewards=[{"name": "vibes"}])
