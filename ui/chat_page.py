@@ -296,7 +296,8 @@ class ChatPage(QWidget):
         self.calc_box.setObjectName("thinkCalculator")
         self.calc_box.setChecked(True)
         self.calc_box.setToolTip("Reasoning turns: when a thinking line ends in arithmetic and \"=\", the calculator "
-                                 "writes the result and the model goes on (the digits are exact; the plan is the model's)")
+                                 "writes the result and the model goes on (the digits are exact, a result that does not end is "
+                                 "rounded to 4 decimals; the plan is the model's)")
         form.addRow(self.calc_box)
         self.calc_box.toggled.connect(self._settings_changed)
         self.reason_model = QComboBox()
