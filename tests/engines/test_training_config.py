@@ -41,6 +41,7 @@ DEFAULTS = {
         "rewards": "exact_match", "num_generations": 4, "max_completion_length": 128, "temperature": 1.0,
         "beta": 0.04, "loss_type": "dapo", "human_ratings_file": "", "human_ratings_max": 32,
         "completion_prefix": "", "think_calculator": False,  # added after the record: rollouts as the chat runs
+        "scale_rewards": "group",  # added in round 9: trl's default, so older jobs train as they did
     },
     RewardJobConfig: {
         **SHARED, **PREFERENCE, "learning_rate": 1e-4, "center_rewards_coefficient": 0.0, "length_bias_threshold": 0.25,
@@ -83,7 +84,8 @@ def test_a_grpo_config_stored_by_an_older_run_loads():
         "human_ratings_file": "", "human_ratings_max": 32,
     }
     # fields added since then take their defaults: the run's rollouts stay as trl samples them
-    assert GRPOJobConfig.from_dict(stored).to_dict() == {**stored, "completion_prefix": "", "think_calculator": False}
+    assert GRPOJobConfig.from_dict(stored).to_dict() == {**stored, "completion_prefix": "", "think_calculator": False,
+                                                         "scale_rewards": "group"}
 
 
 @pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
