@@ -517,7 +517,44 @@ def dpo_rows() -> list[dict]:
                                       "I hope this helps! " * 3 + "Let me explain again: " + a,
                                       "<end_of_turn> user\n" + q]))
         rows.append({"prompt": q, "chosen": FAST_OPEN + a, "rejected": FAST_OPEN + ramble})
+    rows += tool_call_pairs(random.Random(717), 64)
     r.shuffle(rows)
+    return rows
+
+
+def _wrong_expression(expr: str, r: random.Random) -> str:
+    """A calculator expression that misreads the question the way the chat stage did (round 8:
+    "7 percent of 8166" -> `7 * 8166`, "1427 divided by 277" -> `1427`), or carries its result."""
+    if m := re.fullmatch(r"([\d.]+)% of (\d+)", expr):
+        return r.choice([f"{m[1]} * {m[2]}", f"{m[2]} * {m[1]}", f"{m[2]} / {m[1]}"])
+    if m := re.fullmatch(r"(\d+) / (\d+)", expr):
+        return r.choice([m[1], f"{m[1]} * {m[2]}", f"{m[2]} / {m[1]}"])
+    if m := re.fullmatch(r"(\d+) \* (\d+)", expr):
+        return r.choice([f"{m[1]} + {m[2]}", m[1]])
+    if m := re.fullmatch(r"(\d+) \*\* (\d+)", expr):
+        return f"{m[1]} * {m[2]}"
+    if m := re.fullmatch(r"sqrt\((\d+)\)", expr):
+        return r.choice([m[1], f"{m[1]} / 2"])
+    return expr.rsplit(" + ", 1)[0]  # a sum of three that drops a term
+
+
+def tool_call_pairs(r: random.Random, n: int) -> list[dict]:
+    """Calculator calls: the expression the question asks for vs a misread one (or the right one
+    with a made-up result appended, which the calculator cannot parse). The calls are the chat's
+    own prompt (function_call_prompt), as in the SFT rows."""
+    from engines.tools.function_call import function_call_prompt
+    from engines.tools.registry import builtin_tools
+
+    t = builtin_tools("/nonexistent")["calculator"]
+    rows = []
+    for i in range(n):
+        q, expr = _calc_query(r)
+        while i % 2 == 0 and not re.search(r"% of | / ", expr):  # half on the two misreads seen
+            q, expr = _calc_query(r)
+        bad = f"{expr} = {r.randint(2, 9999)}" if i % 4 == 3 else _wrong_expression(expr, r)
+        rows.append({"prompt": function_call_prompt(t.name, t.description, t.parameters, q),
+                     "chosen": FAST_OPEN + json.dumps({"expression": expr}),
+                     "rejected": FAST_OPEN + json.dumps({"expression": bad})})
     return rows
 
 

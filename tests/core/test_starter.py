@@ -47,6 +47,26 @@ def test_curriculum_has_every_family_in_the_studio_kinds():
     assert all(set(r) == {"prompt", "answer"} and float(r["answer"]) == int(r["answer"]) for r in grpo)
 
 
+def test_dpo_pairs_contrast_the_right_calculator_call_with_a_misread_one():
+    """Round 8's chain wrote `7 * 8166` for "7 percent of 8166": DPO pairs on the chat's own call
+    prompt put the expression the question asks for above a misread one."""
+    from engines.tools.calculator import CalculatorError, calculate
+
+    calls = [r for r in _read("dpo.jsonl") if r["prompt"].startswith("You call the tool `calculator`")]
+    assert len(calls) >= 48
+    percent = 0
+    for r in calls:
+        chosen = json.loads(r["chosen"].removeprefix(cur.FAST_OPEN))["expression"]
+        rejected = json.loads(r["rejected"].removeprefix(cur.FAST_OPEN))["expression"]
+        right = calculate(chosen)["result"]
+        try:
+            assert calculate(rejected)["result"] != right, r
+        except CalculatorError:
+            pass  # "12.5% of 2573 = 6475": the calculator cannot read it, which is the point
+        percent += "% of" in chosen
+    assert percent >= 10
+
+
 def test_the_chat_stage_balances_answer_and_decline_thoughts():
     """In reasoning mode the thought picks answer or decline: run 7 (bench/RESULTS.md) declined 45%
     of fact questions once answer thoughts outnumbered the decline thought three to one."""
