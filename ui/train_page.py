@@ -53,7 +53,7 @@ class TrainPage(PollingPage):
         self.starter_btn.setMinimumHeight(36)
         self.starter_btn.setToolTip(
             "Run the starter recipe on the packaged gemma-3-270m: SFT -> DPO -> GRPO -> GGUF LoRA -> registered "
-            "(about 35 minutes on a 2-core CPU). Running it again resumes where it stopped.")
+            "(about 34 minutes on a 2-core CPU). Running it again resumes where it stopped.")
         self.starter_btn.clicked.connect(self.build_starter)
         row.addWidget(self.starter_btn)
         self.starter_status = QLabel("")
