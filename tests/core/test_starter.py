@@ -103,6 +103,24 @@ def test_heldout_split_is_never_trained_on():
     assert any(p in r["query"] for r in suite for p in ("farmer keeps", "tulips grow"))
 
 
+def test_the_other_words_suite_is_a_valid_ladder_suite_that_training_never_saw():
+    """bench/suites/starter_other_words.jsonl: a second held-out suite, hand-written in other
+    words (bench/RESULTS.md, issue 11 round 10). It must stay loadable by the ladder, cover every
+    family, and share no prompt with the curriculum, up to case and punctuation."""
+    from pathlib import Path
+
+    from studio.evals.ladder import load_suite
+
+    rows = load_suite(Path(__file__).parents[2] / "bench" / "suites" / "starter_other_words.jsonl")
+    counts = {f: sum(r["family"] == f for r in rows) for f in ("multi_step", "single_step", "unanswerable", "chat_norms", "tool")}
+    assert counts == {"multi_step": 40, "single_step": 20, "unanswerable": 20, "chat_norms": 20, "tool": 20}
+    trained = {r["messages"][0]["content"] for r in _read("sft.jsonl") + _read("chat.jsonl")}
+    trained |= {r["prompt"] for r in _read("dpo.jsonl")} | {r["prompt"] for r in _read("grpo.jsonl")}
+    trained |= {r["query"] for r in _read("heldout_suite.jsonl")}
+    normed = [cur._norm(t) for t in trained]
+    assert not [r["query"] for r in rows if any(cur._norm(r["query"]) in t for t in normed)]
+
+
 def test_shipped_adapter_records_the_current_curriculum():
     from studio.starter.install import read_manifest
 
