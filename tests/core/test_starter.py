@@ -86,11 +86,16 @@ def test_the_chat_stage_balances_answer_and_decline_thoughts():
                 any(d in a for d in cur.DECLINES)]
 
 
+def _trained_prompts() -> set[str]:
+    """Every user prompt the recipe trains on (SFT, chat, DPO, GRPO)."""
+    trained = {r["messages"][0]["content"] for r in _read("sft.jsonl") + _read("chat.jsonl")}
+    return trained | {r["prompt"] for r in _read("dpo.jsonl")} | {r["prompt"] for r in _read("grpo.jsonl")}
+
+
 def test_heldout_split_is_never_trained_on():
     suite = _read("heldout_suite.jsonl")
     assert {r["family"] for r in suite} == {"multi_step", "single_step", "unanswerable", "chat_norms", "tool"}
-    trained = {r["messages"][0]["content"] for r in _read("sft.jsonl") + _read("chat.jsonl")}
-    trained |= {r["prompt"] for r in _read("dpo.jsonl")} | {r["prompt"] for r in _read("grpo.jsonl")}
+    trained = _trained_prompts()
     assert not [r["query"] for r in suite if r["query"] in trained]
     # nor up to case and punctuation: "Good night" in training would leak the held-out "Good night!"
     normed = {cur._norm(t) for t in trained}
@@ -109,15 +114,13 @@ def test_the_other_words_suite_is_a_valid_ladder_suite_that_training_never_saw()
     family, and share no prompt with the curriculum, up to case and punctuation."""
     from pathlib import Path
 
-    from studio.evals.ladder import load_suite
+    from studio.evals.ladder import FAMILIES, load_suite
 
     rows = load_suite(Path(__file__).parents[2] / "bench" / "suites" / "starter_other_words.jsonl")
-    counts = {f: sum(r["family"] == f for r in rows) for f in ("multi_step", "single_step", "unanswerable", "chat_norms", "tool")}
+    counts = {f: sum(r["family"] == f for r in rows) for f in FAMILIES}
     assert counts == {"multi_step": 40, "single_step": 20, "unanswerable": 20, "chat_norms": 20, "tool": 20}
-    trained = {r["messages"][0]["content"] for r in _read("sft.jsonl") + _read("chat.jsonl")}
-    trained |= {r["prompt"] for r in _read("dpo.jsonl")} | {r["prompt"] for r in _read("grpo.jsonl")}
-    trained |= {r["query"] for r in _read("heldout_suite.jsonl")}
-    normed = [cur._norm(t) for t in trained]
+    seen = _trained_prompts() | {r["query"] for r in _read("heldout_suite.jsonl")}
+    normed = [cur._norm(t) for t in seen]
     assert not [r["query"] for r in rows if any(cur._norm(r["query"]) in t for t in normed)]
 
 
