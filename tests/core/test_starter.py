@@ -108,20 +108,27 @@ def test_heldout_split_is_never_trained_on():
     assert any(p in r["query"] for r in suite for p in ("farmer keeps", "tulips grow"))
 
 
-def test_the_other_words_suite_is_a_valid_ladder_suite_that_training_never_saw():
+@pytest.mark.parametrize("suite", ["starter_other_words.jsonl", "starter_third_words.jsonl"])
+def test_the_other_words_suite_is_a_valid_ladder_suite_that_training_never_saw(suite):
     """bench/suites/starter_other_words.jsonl: a second held-out suite, hand-written in other
-    words (bench/RESULTS.md, issue 11 round 10). It must stay loadable by the ladder, cover every
-    family, and share no prompt with the curriculum, up to case and punctuation."""
+    words (bench/RESULTS.md, issue 11 round 10); bench/suites/starter_third_words.jsonl: a third,
+    written at the start of round 11, before training, as the judge of that round. Each must stay
+    loadable by the ladder, cover every family, and share no prompt with the curriculum, up to case
+    and punctuation; the third shares no prompt with the second either."""
     from pathlib import Path
 
     from studio.evals.ladder import FAMILIES, load_suite
 
-    rows = load_suite(Path(__file__).parents[2] / "bench" / "suites" / "starter_other_words.jsonl")
+    suites = Path(__file__).parents[2] / "bench" / "suites"
+    rows = load_suite(suites / suite)
     counts = {f: sum(r["family"] == f for r in rows) for f in FAMILIES}
     assert counts == {"multi_step": 40, "single_step": 20, "unanswerable": 20, "chat_norms": 20, "tool": 20}
     seen = _trained_prompts() | {r["query"] for r in _read("heldout_suite.jsonl")}
     normed = [cur._norm(t) for t in seen]
     assert not [r["query"] for r in rows if any(cur._norm(r["query"]) in t for t in normed)]
+    if suite != "starter_other_words.jsonl":
+        other = {cur._norm(r["query"]) for r in load_suite(suites / "starter_other_words.jsonl")}
+        assert not [r["query"] for r in rows if cur._norm(r["query"]) in other]
 
 
 def test_shipped_adapter_records_the_current_curriculum():
