@@ -28,14 +28,17 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from studio.evals.suites import known_suites
 from ui.dataset_table import run_in_thread, wait_workers
 from ui.model_watch import watcher_for
 from ui.widgets import empty_or, side_by_side
@@ -119,9 +122,29 @@ class LadderView(QWidget):
         browse = QPushButton("Browse…")
         browse.setAutoDefault(False)  # Enter in the path field must not open the chooser
         browse.clicked.connect(self._browse)
+        # the suites that come with the studio, by name; the curriculum's held-out split is the default,
+        # as on the command line (`studio eval ladder` without a suite)
+        self.suites_button = QToolButton()
+        self.suites_button.setObjectName("ladderSuites")
+        self.suites_button.setText("Built-in ▾")
+        self.suites_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")  # the ▾ says it
+        self.suites_button.setToolTip("The suites that come with the studio: the starter's held-out split and, in a "
+                                      "source checkout, the hand-written suites in bench/suites/")
+        self.suites_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.suites_button)
+        for label, path in known_suites():
+            act = menu.addAction(label)
+            act.setToolTip(str(path))
+            act.triggered.connect(lambda _c=False, p=str(path): self.suite_edit.setText(p))
+        self.suites_button.setMenu(menu)
+        if menu.actions():
+            self.suite_edit.blockSignals(True)  # the run button is set up further down
+            self.suite_edit.setText(menu.actions()[0].toolTip())
+            self.suite_edit.blockSignals(False)
         suite_row = QHBoxLayout()
         suite_row.addWidget(QLabel("Suite"))
         suite_row.addWidget(self.suite_edit, 1)
+        suite_row.addWidget(self.suites_button)
         suite_row.addWidget(browse)
 
         self.models = QListWidget()

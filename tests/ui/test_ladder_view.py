@@ -84,7 +84,7 @@ def test_run_goes_to_a_worker_thread_with_progress_and_the_models_follow_the_reg
     page.studio.registry.add(Model(name="gemma-3-270m · sft", kind="adapter", format="gguf-lora", path="/x.gguf", meta={}))
     qtbot.waitUntil(lambda: any(view.models.item(i).text() == "gemma-3-270m · sft" for i in range(view.models.count())),
                     timeout=5000)
-    assert not view.run_button.isEnabled() and "suite" in view.run_button.toolTip()
+    assert not view.run_button.isEnabled() and "model" in view.run_button.toolTip()  # the suite has a default
     view.models.item(0).setCheckState(pg.QtCore.Qt.CheckState.Checked)
     view.suite_edit.setText(str(tmp_path / "suite.jsonl"))
     assert view.run_button.isEnabled()
@@ -111,3 +111,24 @@ def test_run_goes_to_a_worker_thread_with_progress_and_the_models_follow_the_reg
     assert seen == {"thread": True, "args": (str(tmp_path / "suite.jsonl"), ["gemma-3-270m · sft"],
                                              ("fast", "reasoning", "auto"))}
     assert view.table.rowCount() == 1 and view.run_button.text() == "Run ladder"
+
+
+def test_the_built_in_suites_are_offered_by_name_and_the_held_out_split_is_the_default(qtbot, page):
+    """The suites that come with the studio are one click away: the curriculum's held-out split (also
+    the command line's default) and the hand-written suites in bench/suites/ of a source checkout."""
+    from pathlib import Path
+
+    from studio.evals.ladder import load_suite
+    from studio.starter.curriculum import data_dir
+
+    view = page.ladder
+    assert Path(view.suite_edit.text()) == data_dir() / "heldout_suite.jsonl"
+    actions = view.suites_button.menu().actions()
+    by_name = {Path(a.toolTip()).name: a for a in actions}
+    assert {"heldout_suite.jsonl", "starter_other_words.jsonl", "starter_third_words.jsonl"} <= set(by_name)
+    for a in actions:  # every suite offered is one the ladder can run
+        assert load_suite(a.toolTip())
+    by_name["starter_third_words.jsonl"].trigger()
+    assert Path(view.suite_edit.text()).name == "starter_third_words.jsonl"
+    view.suite_edit.setText("")
+    assert not view.run_button.isEnabled() and "suite" in view.run_button.toolTip()
