@@ -15,11 +15,10 @@ from pathlib import Path
 BENCH_SUITES = Path(__file__).resolve().parents[2] / "bench" / "suites"
 
 
-def known_suites(bench: Path | None = None) -> list[tuple[str, Path]]:
+def known_suites() -> list[tuple[str, Path]]:
     from studio.starter.curriculum import data_dir
 
     out = [("Starter held-out split (the curriculum's)", data_dir() / "heldout_suite.jsonl")]
-    folder = BENCH_SUITES if bench is None else bench
-    if folder.is_dir():
-        out += [(f"{p.stem.replace('_', ' ')} (bench/suites)", p) for p in sorted(folder.glob("*.jsonl"))]
+    if BENCH_SUITES.is_dir():
+        out += [(f"{p.stem.replace('_', ' ')} (bench/suites)", p) for p in sorted(BENCH_SUITES.glob("*.jsonl"))]
     return out
