@@ -67,9 +67,9 @@ def cmd_eval_ladder(args, ctx):
     import sys
 
     from studio.evals.ladder import ladder_table, run_ladder
-    from studio.starter.curriculum import data_dir
+    from studio.evals.suites import default_suite
 
-    suite = args.suite or str(data_dir() / "heldout_suite.jsonl")
+    suite = args.suite or str(default_suite())
 
     def progress(ev):
         if ev["done"] % 10 == 0 or ev["done"] == ev["total"]:

@@ -15,10 +15,15 @@ from pathlib import Path
 BENCH_SUITES = Path(__file__).resolve().parents[2] / "bench" / "suites"
 
 
-def known_suites() -> list[tuple[str, Path]]:
+def default_suite() -> Path:
+    """The starter curriculum's held-out split: the ladder's suite when none is named."""
     from studio.starter.curriculum import data_dir
 
-    out = [("Starter held-out split (the curriculum's)", data_dir() / "heldout_suite.jsonl")]
+    return data_dir() / "heldout_suite.jsonl"
+
+
+def known_suites() -> list[tuple[str, Path]]:
+    out = [("Starter held-out split (the curriculum's)", default_suite())]
     if BENCH_SUITES.is_dir():
         out += [(f"{p.stem.replace('_', ' ')} (bench/suites)", p) for p in sorted(BENCH_SUITES.glob("*.jsonl"))]
     return out
