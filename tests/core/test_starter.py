@@ -108,13 +108,13 @@ def test_heldout_split_is_never_trained_on():
     assert any(p in r["query"] for r in suite for p in ("farmer keeps", "tulips grow"))
 
 
-@pytest.mark.parametrize("suite", ["starter_other_words.jsonl", "starter_third_words.jsonl"])
+@pytest.mark.parametrize("suite", ["starter_other_words.jsonl", "starter_third_words.jsonl", "starter_fourth_words.jsonl"])
 def test_the_other_words_suite_is_a_valid_ladder_suite_that_training_never_saw(suite):
     """bench/suites/starter_other_words.jsonl: a second held-out suite, hand-written in other
     words (bench/RESULTS.md, issue 11 round 10); bench/suites/starter_third_words.jsonl: a third,
-    written at the start of round 11, before training, as the judge of that round. Each must stay
-    loadable by the ladder, cover every family, and share no prompt with the curriculum, up to case
-    and punctuation; the third shares no prompt with the second either."""
+    written at the start of round 11, before training, as the judge of that round; the fourth, the
+    same way in round 12. Each must stay loadable by the ladder, cover every family, and share no
+    prompt with the curriculum, up to case and punctuation, nor with any suite written before it."""
     from pathlib import Path
 
     from studio.evals.ladder import FAMILIES, load_suite
@@ -126,9 +126,10 @@ def test_the_other_words_suite_is_a_valid_ladder_suite_that_training_never_saw(s
     seen = _trained_prompts() | {r["query"] for r in _read("heldout_suite.jsonl")}
     normed = [cur._norm(t) for t in seen]
     assert not [r["query"] for r in rows if any(cur._norm(r["query"]) in t for t in normed)]
-    if suite != "starter_other_words.jsonl":
-        other = {cur._norm(r["query"]) for r in load_suite(suites / "starter_other_words.jsonl")}
-        assert not [r["query"] for r in rows if cur._norm(r["query"]) in other]
+    order = ["starter_other_words.jsonl", "starter_third_words.jsonl", "starter_fourth_words.jsonl"]
+    for earlier in order[: order.index(suite)]:
+        other = {cur._norm(r["query"]) for r in load_suite(suites / earlier)}
+        assert not [r["query"] for r in rows if cur._norm(r["query"]) in other], earlier
 
 
 def test_shipped_adapter_records_the_current_curriculum():
