@@ -155,6 +155,9 @@ def _eval(node, source):
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS
             and not node.keywords and 1 <= len(node.args) <= 4):
         return _FUNCS[node.func.id](*[_eval(a, source) for a in node.args])
+    if isinstance(node, ast.Tuple):  # "6, 482 * 3": a comma and a space split a number in two
+        raise CalculatorError(f"a comma separates numbers in {source!r}; write thousands as 6482 or 6,482 "
+                              "(no space after the comma)")
     what = {ast.Name: "the name {}", ast.Call: "this function call", ast.Attribute: "attribute access"}
     label = what.get(type(node), type(node).__name__)
     if isinstance(node, ast.Name):

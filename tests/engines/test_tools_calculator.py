@@ -38,6 +38,7 @@ def test_everyday_arithmetic_is_exact(expr, result):
     ("factorial(100000)", "limited"),
     ("1/0", "division by zero"),
     ("2 +", "cannot read"),
+    ("6, 482 * 3, 917", "comma separates numbers in '6, 482 \\* 3, 917'"),  # round 11: a call the starter wrote
     ("", "no expression"),
 ])
 def test_anything_but_arithmetic_is_refused_with_the_reason(expr, why):
