@@ -108,7 +108,11 @@ def test_heldout_split_is_never_trained_on():
     assert any(p in r["query"] for r in suite for p in ("farmer keeps", "tulips grow"))
 
 
-@pytest.mark.parametrize("suite", ["starter_other_words.jsonl", "starter_third_words.jsonl", "starter_fourth_words.jsonl"])
+# the hand-written suites in bench/suites/, in the order they were written
+OTHER_SUITES = ["starter_other_words.jsonl", "starter_third_words.jsonl", "starter_fourth_words.jsonl"]
+
+
+@pytest.mark.parametrize("suite", OTHER_SUITES)
 def test_the_other_words_suite_is_a_valid_ladder_suite_that_training_never_saw(suite):
     """bench/suites/starter_other_words.jsonl: a second held-out suite, hand-written in other
     words (bench/RESULTS.md, issue 11 round 10); bench/suites/starter_third_words.jsonl: a third,
@@ -126,8 +130,7 @@ def test_the_other_words_suite_is_a_valid_ladder_suite_that_training_never_saw(s
     seen = _trained_prompts() | {r["query"] for r in _read("heldout_suite.jsonl")}
     normed = [cur._norm(t) for t in seen]
     assert not [r["query"] for r in rows if any(cur._norm(r["query"]) in t for t in normed)]
-    order = ["starter_other_words.jsonl", "starter_third_words.jsonl", "starter_fourth_words.jsonl"]
-    for earlier in order[: order.index(suite)]:
+    for earlier in OTHER_SUITES[: OTHER_SUITES.index(suite)]:
         other = {cur._norm(r["query"]) for r in load_suite(suites / earlier)}
         assert not [r["query"] for r in rows if cur._norm(r["query"]) in other], earlier
 
